@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+// Vigil: the edge agent for roadside camera gateways. The same sources build here, for the host
+// and `swift test`, and in Embedded Swift mode for the board (Scripts/build-embedded).
+import PackageDescription
+
+let package = Package(
+  name: "Vigil",
+  products: [
+    .executable(name: "vigil", targets: ["vigil"]),
+  ],
+  targets: [
+    // C libraries of the board, found with pkg-config (Debian's -dev packages).
+    .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto",
+                   providers: [.apt(["libmosquitto-dev"])]),
+    .systemLibrary(name: "CGpiod", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+    .systemLibrary(name: "CcJSON", pkgConfig: "libcjson", providers: [.apt(["libcjson-dev"])]),
+    .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+    .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+    // POSIX headers for both build modes, and shims for what Swift cannot call (variadics, macros).
+    .target(name: "CVigil", dependencies: ["CCurl"]),
+    // Pure core: config, board files, state machines, message encoding. No I/O.
+    .target(name: "VigilCore", dependencies: ["CcJSON"]),
+    // Platform: one file per kernel interface or C library.
+    .target(name: "VigilPlatform",
+            dependencies: ["VigilCore", "CVigil", "CMosquitto", "CGpiod", "CCurl", "CSodium"]),
+    // The agent: wiring of core and platform, the command line.
+    .target(name: "VigilAgent", dependencies: ["VigilCore", "VigilPlatform", "CVigil"]),
+    // Thin executable.
+    .executableTarget(name: "vigil", dependencies: ["VigilAgent"]),
+    .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
+    .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilCore"]),
+  ],
+  swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,49 @@
+# Shared by the Scripts: set-up that installs what is missing, quietly, and small helpers.
+# Sourced, not run.
+
+VIGIL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export VIGIL_ROOT
+
+say() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Debian packages every Script needs: the C libraries for both architectures (arm64 through
+# multiarch), the cross toolchain and qemu-user for the board binary, and the real broker and
+# clients the tests and the demo use.
+VIGIL_PACKAGES=(
+  pkg-config mosquitto mosquitto-clients openssl
+  libmosquitto-dev libgpiod-dev gpiod libcjson-dev libcurl4-openssl-dev libsodium-dev
+  gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+  libmosquitto-dev:arm64 libgpiod-dev:arm64 libcjson-dev:arm64 libcurl4-openssl-dev:arm64
+  libsodium-dev:arm64
+  picocom python3-pexpect
+)
+
+# Installs the named packages that are not installed yet; silent when all are.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
+  if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' \
+     && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    say "adding the arm64 architecture (multiarch)"
+    dpkg --add-architecture arm64
+  fi
+  say "installing: ${missing[*]}"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/tmp/vigil-apt.log 2>&1 || { tail -20 /tmp/vigil-apt.log >&2; die "apt-get install failed"; }
+}
+
+ensure_setup() {
+  command -v swiftc >/dev/null || die "swiftc not on PATH: install the Swift 6.3 toolchain"
+  ensure_packages "${VIGIL_PACKAGES[@]}"
+}
+
+# A free TCP port on loopback, chosen by the kernel.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

@@ -1,0 +1,67 @@
+#include "CVigil.h"
+
+int vigil_errno(void) { return errno; }
+void vigil_set_errno(int value) { errno = value; }
+
+int vigil_open(const char *path, int flags, unsigned int mode) {
+  return open(path, flags | O_CLOEXEC, (mode_t)mode);
+}
+
+int vigil_set_nonblock_cloexec(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+  int fdfl = fcntl(fd, F_GETFD);
+  if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return -1;
+  return 0;
+}
+
+int vigil_tty_outq(int fd) {
+  int n = 0;
+  if (ioctl(fd, TIOCOUTQ, &n) < 0) return -1;
+  return n;
+}
+
+int vigil_sock_stream_nonblock(void) { return SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC; }
+int vigil_sock_dgram_cloexec(void) { return SOCK_DGRAM | SOCK_CLOEXEC; }
+
+int vigil_clock_synced(void) {
+  struct timex tx;
+  memset(&tx, 0, sizeof tx);
+  int state = adjtimex(&tx);
+  if (state < 0) return 0;
+  return (state != TIME_ERROR && !(tx.status & STA_UNSYNC)) ? 1 : 0;
+}
+
+static speed_t speed_of(unsigned int baud) {
+  switch (baud) {
+  case 9600: return B9600;
+  case 19200: return B19200;
+  case 38400: return B38400;
+  case 57600: return B57600;
+  case 115200: return B115200;
+  case 230400: return B230400;
+  case 460800: return B460800;
+  case 921600: return B921600;
+  default: return 0;
+  }
+}
+
+int vigil_tty_raw(int fd, unsigned int baud) {
+  speed_t speed = speed_of(baud);
+  if (speed == 0) { errno = EINVAL; return -1; }
+  struct termios t;
+  if (tcgetattr(fd, &t) < 0) return -1;
+  cfmakeraw(&t);
+  t.c_cflag &= ~(CSTOPB | PARENB | CRTSCTS);
+  t.c_cflag |= CS8 | CLOCAL | CREAD;
+  t.c_cc[VMIN] = 1;
+  t.c_cc[VTIME] = 0;
+  if (cfsetispeed(&t, speed) < 0 || cfsetospeed(&t, speed) < 0) return -1;
+  return tcsetattr(fd, TCSANOW, &t);
+}
+
+#ifdef VIGIL_EMBEDDED_MAIN
+/// The Embedded build has no CommandLine: the C entry point hands argv to Swift.
+int vigil_entry(int argc, char **argv);
+int main(int argc, char **argv) { return vigil_entry(argc, argv); }
+#endif

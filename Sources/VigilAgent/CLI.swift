@@ -1,0 +1,173 @@
+import CVigil
+import VigilCore
+import VigilPlatform
+
+/// `vigil`'s command line, parsed with getopt_long(3): the embedded convention, and
+/// swift-argument-parser does not build in Embedded mode.
+public enum CLI {
+  static let usage = """
+    usage: vigil COMMAND [OPTIONS]
+
+    commands:
+      run [--config FILE]       run the agent (default config /etc/vigil/config.json)
+      check-config FILE         say whether FILE (and the board file it names) is valid
+      version                   print the version
+      help                      this text
+
+    Each command takes --help.
+    """
+
+  static let runUsage = """
+    usage: vigil run [--config FILE]
+
+    Runs the agent in the foreground until SIGTERM or SIGINT. SIGHUP reloads the config file
+    (a file that does not validate is refused and the running config stays).
+      -c, --config FILE   the config file (default /etc/vigil/config.json)
+      -h, --help          this text
+    """
+
+  static let checkUsage = """
+    usage: vigil check-config FILE
+
+    Validates FILE and the board file it names: types, ranges, unknown keys, duplicate camera
+    ids, line names the board lacks. Exit status 0 when valid; otherwise 1 and a line naming
+    the field and the reason.
+    """
+
+  /// Entry point; returns the process exit status.
+  public static func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
+    -> Int32
+  {
+    var args: [String] = []
+    for i in 0..<Int(argc) { args.append(argv[i].map { String(cString: $0) } ?? "") }
+    guard args.count >= 2 else {
+      err(usage)
+      return 2
+    }
+    let command = args[1]
+    // Subcommands parse their own options: hand getopt the arguments after the command.
+    let subArgc = argc - 1
+    let subArgv = argv + 1
+    switch command {
+    case "run": return run(subArgc, subArgv)
+    case "check-config": return checkConfig(subArgc, subArgv)
+    case "version", "--version", "-V":
+      out("vigil \(Messages.version)")
+      return 0
+    case "help", "--help", "-h":
+      out(usage)
+      return 0
+    default:
+      err("vigil: unknown command \"\(command)\"\n\n\(usage)")
+      return 2
+    }
+  }
+
+  /// The result of getopt_long over one command's arguments.
+  struct Parsed {
+    var options: [(Character, String?)] = []
+    var operands: [String] = []
+    var error: String?
+  }
+
+  /// Runs getopt_long over `argv` with long options given as (name, takes argument, short).
+  static func parse(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                    short: String, long: [(String, Bool, Character)]) -> Parsed {
+    var result = Parsed()
+    // The names must outlive the parse; they are few and the process is short-lived here.
+    var table: [option] = long.map { entry in
+      option(name: strdup(entry.0), has_arg: entry.1 ? required_argument : no_argument,
+             flag: nil, val: Int32(entry.2.asciiValue ?? 0))
+    }
+    table.append(option(name: nil, has_arg: 0, flag: nil, val: 0))
+    optind = 0  // glibc: 0 re-initialises getopt for a fresh argument vector
+    opterr = 0
+    // '+': stop at the first operand, as POSIX asks; ':' first: report a missing argument.
+    let spec = "+:" + short
+    while true {
+      var index: Int32 = 0
+      let c = table.withUnsafeBufferPointer { buf in
+        getopt_long(argc, argv, spec, buf.baseAddress, &index)
+      }
+      if c == -1 { break }
+      let prev = Int(optind) - 1
+      let word = prev >= 0 && prev < Int(argc) ? (argv[prev].map { String(cString: $0) } ?? "") : ""
+      if c == Int32(UInt8(ascii: "?")) {
+        result.error = "unknown option \"\(word)\""
+        break
+      }
+      if c == Int32(UInt8(ascii: ":")) {
+        result.error = "option \"\(word)\" needs a value"
+        break
+      }
+      let arg = optarg.map { String(cString: $0) }
+      result.options.append((Character(Unicode.Scalar(UInt8(truncatingIfNeeded: c))), arg))
+    }
+    for entry in table { free(UnsafeMutableRawPointer(mutating: entry.name)) }
+    var i = Int(optind)
+    while i < Int(argc) {
+      result.operands.append(argv[i].map { String(cString: $0) } ?? "")
+      i += 1
+    }
+    return result
+  }
+
+  static func run(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    let p = parse(argc, argv, short: "c:h", long: [("config", true, "c"), ("help", false, "h")])
+    if let e = p.error { return usageError("run", e, runUsage) }
+    var path = "/etc/vigil/config.json"
+    for (flag, value) in p.options {
+      switch flag {
+      case "h":
+        out(runUsage)
+        return 0
+      case "c": path = value ?? path
+      default: break
+      }
+    }
+    if !p.operands.isEmpty { return usageError("run", "unexpected \"\(p.operands[0])\"", runUsage) }
+    return Agent.run(configPath: path)
+  }
+
+  static func checkConfig(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
+    -> Int32
+  {
+    let p = parse(argc, argv, short: "h", long: [("help", false, "h")])
+    if let e = p.error { return usageError("check-config", e, checkUsage) }
+    if p.options.contains(where: { $0.0 == "h" }) {
+      out(checkUsage)
+      return 0
+    }
+    guard p.operands.count == 1 else {
+      return usageError("check-config", "give exactly one FILE", checkUsage)
+    }
+    let path = p.operands[0]
+    do {
+      let loaded = try ConfigFile.load(path)
+      let c = loaded.config
+      let board = loaded.board.map { " board \"\($0.name)\" (\($0.lines.count) lines)," } ?? ""
+      out("\(path): valid: site \(c.siteId), version \(c.version),\(board) "
+        + "\(c.cameras.count) cameras, \(c.brokers.count) brokers")
+      return 0
+    } catch {
+      err("\(path): \(error.message)")
+      return 1
+    }
+  }
+
+  static func usageError(_ command: String, _ message: String, _ text: String) -> Int32 {
+    err("vigil \(command): \(message)\n\n\(text)")
+    return 2
+  }
+
+  static func out(_ s: String) { try? Sys.writeAll(1, Array((s + "\n").utf8)) }
+  static func err(_ s: String) { try? Sys.writeAll(2, Array((s + "\n").utf8)) }
+}
+
+/// The Embedded build's entry point, called from C `main` (Embedded Swift has no CommandLine).
+@_cdecl("vigil_entry")
+public func vigilMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
+  -> Int32
+{
+  return CLI.main(argc, argv)
+}

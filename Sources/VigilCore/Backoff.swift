@@ -1,0 +1,44 @@
+/// When and where the uplink tries next: the brokers in order, with capped exponential backoff
+/// and full jitter between attempts, so that 1,600 gateways do not all come back in the same
+/// second after the centre's broker restarts (AWS Architecture Blog, "Exponential Backoff And
+/// Jitter": full jitter spreads best).
+public struct UplinkSchedule {
+  public let brokerCount: Int
+  public let baseMs: Int64
+  public let capMs: Int64
+  /// The broker the next attempt goes to.
+  public private(set) var broker: Int = 0
+  /// Failed attempts since the last good connection.
+  public private(set) var failures: Int = 0
+
+  public init(brokerCount: Int, baseMs: Int64 = 1000, capMs: Int64 = 60_000) {
+    self.brokerCount = max(1, brokerCount)
+    self.baseMs = baseMs
+    self.capMs = capMs
+  }
+
+  /// The upper bound of the wait before the next attempt after `failures` failed ones.
+  public func ceilingMs(failures: Int) -> Int64 {
+    if failures <= 0 { return 0 }
+    let shift = min(failures - 1, 40)
+    let grown = baseMs << Int64(shift)
+    return grown > capMs || grown <= 0 ? capMs : grown
+  }
+
+  /// The connection to the current broker works: start from it next time, with no wait.
+  public mutating func connected() { failures = 0 }
+
+  /// An attempt failed, or a working connection was lost: move to the next broker and return
+  /// how long to wait first, a uniform draw from `0...ceiling` taken from `random`.
+  public mutating func failed(random: UInt64, lostWorkingConnection: Bool = false) -> Int64 {
+    if lostWorkingConnection {
+      // A broker that was working is most likely back soonest: try it again first.
+      failures = 1
+    } else {
+      failures += 1
+      broker = (broker + 1) % brokerCount
+    }
+    let ceiling = ceilingMs(failures: failures)
+    return Int64(random % UInt64(ceiling + 1))
+  }
+}

@@ -1,0 +1,100 @@
+/// A board file: logical line names mapped to GPIO lines (DESIGN.md, "Board files").
+public struct BoardFile: Equatable {
+  public enum Driver: Equatable { case gpiod, sim }
+  public enum Direction: Equatable { case input, output }
+
+  public struct Line: Equatable {
+    public var name: String
+    /// Chip by name (`gpiochip0`) or label (`pinctrl-bcm2711`); unused by the sim driver.
+    public var chip: String
+    public var offset: Int
+    public var direction: Direction
+    public var activeLow: Bool
+    public var debounceMs: Int
+  }
+
+  public var name: String
+  public var driver: Driver
+  /// The sim driver's folder of one-line files, resolved against the board file's folder.
+  public var simDir: String?
+  public var lines: [Line]
+
+  public func line(named name: String) -> Line? {
+    for l in lines where l.name == name { return l }
+    return nil
+  }
+
+  public static let maxLines = 256
+
+  /// Parses and validates a board file. `baseDir` resolves a relative `dir`.
+  public static func parse(_ bytes: [UInt8], baseDir: String) throws(ConfigError) -> BoardFile {
+    let doc: JSONValue
+    do { doc = try JSON.parse(bytes) } catch { throw ConfigError("", error.message) }
+    let r = try ObjectReader(doc, path: "", known: ["name", "driver", "dir", "lines"])
+    let name = try r.string("name")
+    let driverName = try r.oneOf("driver", ["gpiod", "sim"])
+    let driver: Driver = driverName == "sim" ? .sim : .gpiod
+    var simDir: String? = nil
+    if driver == .sim {
+      simDir = Paths.resolve(try r.string("dir"), against: baseDir)
+    } else if r.has("dir") {
+      throw ConfigError("dir", "is only for the sim driver")
+    }
+    guard let linesValue = r.value("lines") else { throw ConfigError("lines", "is required") }
+    guard case .object(let members) = linesValue else {
+      throw ConfigError("lines", "must be an object, not \(linesValue.typeName)")
+    }
+    if members.count > maxLines { throw ConfigError("lines", "has more than \(maxLines) lines") }
+    var lines: [Line] = []
+    for m in members {
+      let path = "lines.\(m.name)"
+      guard Names.isSafeName(m.name, maxLength: 48) else {
+        throw ConfigError(path, "line names are 1-48 letters, digits, '-', '_' or '.'")
+      }
+      if lines.contains(where: { $0.name == m.name }) { throw ConfigError(path, "given twice") }
+      let l = try ObjectReader(
+        m.value, path: path, known: ["chip", "offset", "direction", "active_low", "debounce_ms"])
+      let chip: String
+      let offset: Int
+      if driver == .gpiod {
+        chip = try l.string("chip")
+        offset = try l.int("offset", 0...1023)
+      } else {
+        chip = try l.string("chip", default: "sim")
+        offset = try l.int("offset", 0...1023, default: 0)
+      }
+      let dir = try l.oneOf("direction", ["input", "output"])
+      let direction: Direction = dir == "input" ? .input : .output
+      let activeLow = try l.bool("active_low", default: false)
+      let debounce = try l.int("debounce_ms", 0...60_000, default: 0)
+      if direction == .output && l.has("debounce_ms") {
+        throw ConfigError(l.field("debounce_ms"), "is only for inputs")
+      }
+      if driver == .gpiod,
+        let other = lines.first(where: { $0.chip == chip && $0.offset == offset })
+      {
+        throw ConfigError(path, "uses \(chip) offset \(offset), as does line \"\(other.name)\"")
+      }
+      lines.append(
+        Line(name: m.name, chip: chip, offset: offset, direction: direction,
+             activeLow: activeLow, debounceMs: debounce))
+    }
+    return BoardFile(name: name, driver: driver, simDir: simDir, lines: lines)
+  }
+}
+
+/// Path arithmetic, pure: the config's relative paths are relative to the file's folder.
+public enum Paths {
+  public static func resolve(_ path: String, against baseDir: String) -> String {
+    if path.hasPrefix("/") || baseDir.isEmpty { return path }
+    return baseDir.hasSuffix("/") ? baseDir + path : baseDir + "/" + path
+  }
+
+  /// The folder part of a path: `a/b.json` → `a`, `b.json` → `.`.
+  public static func directory(of path: String) -> String {
+    let bytes = Array(path.utf8)
+    guard let slash = bytes.lastIndex(of: 0x2F) else { return "." }
+    if slash == 0 { return "/" }
+    return String(decoding: bytes[0..<slash], as: UTF8.self)
+  }
+}

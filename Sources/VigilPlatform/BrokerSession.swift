@@ -1,0 +1,356 @@
+import CMosquitto
+import CVigil
+import VigilCore
+
+/// What a broker session tells its owner. Calls come from the event loop, never from inside a
+/// libmosquitto callback, so the owner may publish, reconfigure or stop from any of them.
+public protocol BrokerSessionDelegate: AnyObject {
+  /// Connected and accepted (CONNACK 0) by `broker`.
+  func brokerConnected(_ broker: Config.Broker)
+  /// A working connection was lost; the session is already trying again.
+  func brokerLost(_ reason: String)
+  /// The broker acknowledged the QoS 1 message with this id (PUBACK).
+  func brokerAcknowledged(mid: Int32)
+  func brokerMessage(topic: String, payload: [UInt8])
+}
+
+/// The uplink: libmosquitto driven from Vigil's own poll loop (its socket polled, POLLOUT asked
+/// only while it wants to write, `loop_misc` once a second), with the brokers tried in order,
+/// and the reconnect backoff written here since libmosquitto keeps it inside `loop_forever`.
+/// A fresh client is made for each attempt, so each broker gets its own TLS and credentials and
+/// the socket is always fetched anew (mosquitto issue 1043). Clean sessions: what must arrive is
+/// the spool's to resend, and a command queued at the broker for an hour must not fire late.
+public final class BrokerSession {
+  public enum State: Equatable { case idle, connecting, connected, waiting, stopped }
+
+  /// Held strongly: Embedded Swift has no weak references. The agent and its session live as
+  /// long as the process; `stop()` drops the reference.
+  public var delegate: BrokerSessionDelegate?
+  public private(set) var state: State = .idle
+  public private(set) var brokers: [Config.Broker]
+  public private(set) var keepaliveS: Int
+  /// Successful connections since start.
+  public private(set) var connects = 0
+  /// How long the last outage lasted, in seconds (0 before the first).
+  public private(set) var lastOutageS = 0
+  /// Why the last attempt or connection failed, for `mqtt` and the logs.
+  public private(set) var lastError = ""
+
+  private let loop: EventLoop
+  private let clientId: String
+  private let willTopic: String
+  private var willPayload: [UInt8]
+  private var schedule: UplinkSchedule
+  private var client: OpaquePointer?
+  private var socketWatch: EventLoop.Watch?
+  private var attemptTimer: EventLoop.Timer?
+  private var miscTimer: EventLoop.Timer?
+  private var outageStartMs: Int64 = 0
+  private var connectedBroker = 0
+
+  /// What libmosquitto's callbacks reported during one call into it, handled after it returns.
+  private enum Pending {
+    case connack(Int32)
+    case disconnected(Int32)
+    case acknowledged(Int32)
+    case message(String, [UInt8])
+  }
+  private var pending: [Pending] = []
+
+  private static var libraryReady = false
+
+  public init(loop: EventLoop, clientId: String, brokers: [Config.Broker], keepaliveS: Int,
+              willTopic: String, willPayload: [UInt8]) {
+    if !Self.libraryReady {
+      mosquitto_lib_init()
+      Self.libraryReady = true
+    }
+    self.loop = loop
+    self.clientId = clientId
+    self.brokers = brokers
+    self.keepaliveS = keepaliveS
+    self.willTopic = willTopic
+    self.willPayload = willPayload
+    self.schedule = UplinkSchedule(brokerCount: brokers.count)
+  }
+
+  deinit { teardown() }
+
+  public var isConnected: Bool { state == .connected }
+
+  /// The broker in use, or the one being tried.
+  public var currentBroker: Config.Broker { brokers[min(schedule.broker, brokers.count - 1)] }
+
+  /// The longest wait between attempts, for the docs and the cluster test's bound.
+  public var backoffCapMs: Int64 { schedule.capMs }
+
+  /// Connects, and keeps connecting until `stop()`.
+  public func start() {
+    guard state == .idle else { return }
+    outageStartMs = Clock.monotonicMs()
+    miscTimer = loop.every(ms: 1000) { self.tick() }
+    attempt()
+  }
+
+  /// New broker settings (a reloaded or remote config): reconnect from the first broker.
+  public func replace(brokers: [Config.Broker], keepaliveS: Int) {
+    self.brokers = brokers
+    self.keepaliveS = keepaliveS
+    schedule = UplinkSchedule(brokerCount: brokers.count)
+    guard state != .idle && state != .stopped else { return }
+    if state == .connected { noteOutageStart() }
+    teardown()
+    attempt()
+  }
+
+  /// Publishes now; returns the message id, or nil when not connected or refused.
+  @discardableResult
+  public func publish(_ topic: String, _ payload: [UInt8], qos: Int32, retain: Bool) -> Int32? {
+    guard state == .connected, let c = client else { return nil }
+    var mid: Int32 = 0
+    let rc = payload.withUnsafeBytes { raw in
+      mosquitto_publish(c, &mid, topic, Int32(raw.count), raw.baseAddress, qos, retain)
+    }
+    if rc != MOSQ_ERR_SUCCESS.rawValue {
+      Log.warning("publish to \(topic) failed: \(Self.describe(rc))")
+      if rc == MOSQ_ERR_NO_CONN.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue {
+        connectionFailed(Self.describe(rc))
+      }
+      return nil
+    }
+    settle()
+    return mid
+  }
+
+  public func subscribe(_ topic: String, qos: Int32) {
+    guard state == .connected, let c = client else { return }
+    let rc = mosquitto_subscribe(c, nil, topic, qos)
+    if rc != MOSQ_ERR_SUCCESS.rawValue {
+      Log.warning("subscribe to \(topic) failed: \(Self.describe(rc))")
+    }
+    settle()
+  }
+
+  /// Whether libmosquitto still holds bytes to send.
+  public var wantsWrite: Bool {
+    guard let c = client else { return false }
+    return mosquitto_want_write(c)
+  }
+
+  /// Disconnects cleanly (the broker then sends no will) and stops for good.
+  public func stop() {
+    if let c = client, state == .connected {
+      mosquitto_disconnect(c)
+      _ = mosquitto_loop_write(c, 1)
+    }
+    teardown()
+    loop.cancel(miscTimer)
+    miscTimer = nil
+    state = .stopped
+    delegate = nil
+  }
+
+  // MARK: attempts
+
+  private func attempt() {
+    loop.cancel(attemptTimer)
+    attemptTimer = nil
+    let broker = currentBroker
+    state = .connecting
+    Log.info("connecting to \(broker.label)")
+    guard let c = makeClient(for: broker) else {
+      connectionFailed(lastError)
+      return
+    }
+    client = c
+    let rc = mosquitto_connect_async(c, broker.host, Int32(broker.port), Int32(keepaliveS))
+    if rc != MOSQ_ERR_SUCCESS.rawValue {
+      connectionFailed(Self.describe(rc))
+      return
+    }
+    let fd = mosquitto_socket(c)
+    if fd < 0 {
+      connectionFailed("no socket after connect")
+      return
+    }
+    socketWatch = loop.watch(fd, events: events(for: c)) { revents in
+      self.socketReady(revents)
+    }
+    // A black-holed address would otherwise wait for the kernel's own connect timeout.
+    let timeoutMs = Int64(min(max(keepaliveS, 5), 15)) * 1000
+    attemptTimer = loop.after(ms: timeoutMs) {
+      if self.state == .connecting {
+        self.connectionFailed("no answer within \(timeoutMs / 1000) s")
+      }
+    }
+    settle()
+  }
+
+  private func makeClient(for broker: Config.Broker) -> OpaquePointer? {
+    let me = Unmanaged.passUnretained(self).toOpaque()
+    guard let c = mosquitto_new(clientId, true, me) else {
+      lastError = "mosquitto_new failed"
+      return nil
+    }
+    _ = mosquitto_int_option(
+      c, MOSQ_OPT_PROTOCOL_VERSION, broker.protocolV5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)
+    var rc = willPayload.withUnsafeBytes { raw in
+      mosquitto_will_set(c, willTopic, Int32(raw.count), raw.baseAddress, 1, true)
+    }
+    if rc == MOSQ_ERR_SUCCESS.rawValue, let user = broker.username {
+      rc = mosquitto_username_pw_set(c, user, broker.password)
+    }
+    if rc == MOSQ_ERR_SUCCESS.rawValue, let tls = broker.tls {
+      rc = mosquitto_tls_set(c, tls.caFile, nil, tls.certFile, tls.keyFile, nil)
+      if rc != MOSQ_ERR_SUCCESS.rawValue {
+        lastError = "TLS files for \(broker.label) cannot be used (ca_file \(tls.caFile))"
+        mosquitto_destroy(c)
+        return nil
+      }
+    }
+    if rc != MOSQ_ERR_SUCCESS.rawValue {
+      lastError = Self.describe(rc)
+      mosquitto_destroy(c)
+      return nil
+    }
+    mosquitto_connect_callback_set(c) { _, obj, rc in
+      BrokerSession.owner(obj)?.pending.append(.connack(rc))
+    }
+    mosquitto_disconnect_callback_set(c) { _, obj, rc in
+      BrokerSession.owner(obj)?.pending.append(.disconnected(rc))
+    }
+    mosquitto_publish_callback_set(c) { _, obj, mid in
+      BrokerSession.owner(obj)?.pending.append(.acknowledged(mid))
+    }
+    mosquitto_message_callback_set(c) { _, obj, msg in
+      guard let s = BrokerSession.owner(obj), let m = msg, let t = m.pointee.topic else { return }
+      var payload: [UInt8] = []
+      if let p = m.pointee.payload, m.pointee.payloadlen > 0 {
+        payload = Array(UnsafeRawBufferPointer(start: p, count: Int(m.pointee.payloadlen)))
+      }
+      s.pending.append(.message(String(cString: t), payload))
+    }
+    return c
+  }
+
+  private static func owner(_ obj: UnsafeMutableRawPointer?) -> BrokerSession? {
+    guard let obj = obj else { return nil }
+    return Unmanaged<BrokerSession>.fromOpaque(obj).takeUnretainedValue()
+  }
+
+  private func events(for c: OpaquePointer) -> Int16 {
+    Int16(POLLIN) | (mosquitto_want_write(c) ? Int16(POLLOUT) : 0)
+  }
+
+  private func socketReady(_ revents: Int16) {
+    guard let c = client else { return }
+    var rc = MOSQ_ERR_SUCCESS.rawValue
+    if revents & Int16(POLLOUT) != 0 {
+      rc = mosquitto_loop_write(c, 1)
+    }
+    if rc == MOSQ_ERR_SUCCESS.rawValue && revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+      rc = mosquitto_loop_read(c, 1)
+    }
+    if rc != MOSQ_ERR_SUCCESS.rawValue {
+      pending.append(.disconnected(rc))
+    }
+    settle()
+  }
+
+  /// Keepalive pings and timeouts: libmosquitto's `loop_misc`, once a second.
+  private func tick() {
+    guard let c = client, state == .connecting || state == .connected else { return }
+    let rc = mosquitto_loop_misc(c)
+    if rc != MOSQ_ERR_SUCCESS.rawValue && state == .connected {
+      pending.append(.disconnected(rc))
+    }
+    settle()
+  }
+
+  /// Handles what the callbacks reported, then asks the loop for POLLOUT if bytes wait.
+  private func settle() {
+    while !pending.isEmpty {
+      let event = pending.removeFirst()
+      switch event {
+      case .connack(let rc):
+        if rc == 0 {
+          connectionUp()
+        } else {
+          let text = mosquitto_connack_string(rc).map { String(cString: $0) } ?? "code \(rc)"
+          connectionFailed("refused by \(currentBroker.label): \(text)")
+        }
+      case .disconnected(let rc):
+        if state == .connected || state == .connecting {
+          connectionFailed(Self.describe(rc))
+        }
+      case .acknowledged(let mid):
+        delegate?.brokerAcknowledged(mid: mid)
+      case .message(let topic, let payload):
+        delegate?.brokerMessage(topic: topic, payload: payload)
+      }
+    }
+    if let c = client, let w = socketWatch {
+      let fd = mosquitto_socket(c)
+      if fd != w.fd {
+        // libmosquitto closed the socket inside the call: the connection is gone.
+        if state == .connected || state == .connecting {
+          connectionFailed("connection closed")
+        }
+        return
+      }
+      loop.setEvents(w, events(for: c))
+    }
+  }
+
+  private func connectionUp() {
+    loop.cancel(attemptTimer)
+    attemptTimer = nil
+    state = .connected
+    connectedBroker = schedule.broker
+    schedule.connected()
+    connects += 1
+    lastOutageS = Int((Clock.monotonicMs() - outageStartMs) / 1000)
+    lastError = ""
+    Log.notice("connected to \(currentBroker.label)")
+    delegate?.brokerConnected(currentBroker)
+  }
+
+  private func connectionFailed(_ reason: String) {
+    let wasConnected = state == .connected
+    lastError = reason
+    teardown()
+    if wasConnected { noteOutageStart() }
+    let broker = currentBroker.label
+    let delay = schedule.failed(random: Sys.random64(), lostWorkingConnection: wasConnected)
+    state = .waiting
+    if wasConnected {
+      Log.warning("lost \(broker): \(reason); retrying in \(delay) ms")
+      delegate?.brokerLost(reason)
+    } else {
+      Log.warning("cannot connect to \(broker): \(reason); next \(currentBroker.label) in \(delay) ms")
+    }
+    attemptTimer = loop.after(ms: delay) {
+      if self.state == .waiting { self.attempt() }
+    }
+  }
+
+  private func noteOutageStart() { outageStartMs = Clock.monotonicMs() }
+
+  /// Drops the client and its socket. Never called from inside a libmosquitto callback.
+  private func teardown() {
+    if let w = socketWatch { loop.unwatch(w) }
+    socketWatch = nil
+    loop.cancel(attemptTimer)
+    attemptTimer = nil
+    if let c = client { mosquitto_destroy(c) }
+    client = nil
+    pending.removeAll()
+  }
+
+  static func describe(_ rc: Int32) -> String {
+    if rc == MOSQ_ERR_ERRNO.rawValue {
+      return strerror(Sys.errno).map { String(cString: $0) } ?? "system error"
+    }
+    return mosquitto_strerror(rc).map { String(cString: $0) } ?? "error \(rc)"
+  }
+}

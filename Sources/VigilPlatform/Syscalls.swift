@@ -1,0 +1,127 @@
+import CVigil
+
+/// A failed system call: which call, on what, and the errno it gave.
+public struct SystemError: Error {
+  public var call: String
+  public var errno: Int32
+  public var subject: String
+
+  public init(_ call: String, errno: Int32, subject: String = "") {
+    self.call = call
+    self.errno = errno
+    self.subject = subject
+  }
+
+  public var message: String {
+    let text = strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
+    return subject.isEmpty ? "\(call): \(text)" : "\(call) \(subject): \(text)"
+  }
+}
+
+/// Each system call wrapped once (swift-system's Syscalls.swift): EINTR retried, the errno
+/// returned in a typed error.
+public enum Sys {
+  public static var errno: Int32 { vigil_errno() }
+
+  /// Retries `body` while it fails with EINTR; returns its result or throws with the errno.
+  @inline(__always)
+  public static func retrying(_ call: String, subject: String = "", _ body: () -> Int)
+    throws(SystemError) -> Int
+  {
+    while true {
+      let r = body()
+      if r >= 0 { return r }
+      let e = vigil_errno()
+      if e == EINTR { continue }
+      throw SystemError(call, errno: e, subject: subject)
+    }
+  }
+
+  public static func open(_ path: String, _ flags: Int32, mode: UInt32 = 0o644) throws(SystemError)
+    -> Int32
+  {
+    let fd = try retrying("open", subject: path) { Int(vigil_open(path, flags, mode)) }
+    return Int32(fd)
+  }
+
+  public static func close(_ fd: Int32) {
+    // close(2) is not retried on EINTR: on Linux the descriptor is gone either way.
+    _ = CVigil.close(fd)
+  }
+
+  /// Reads what is there; 0 at end of file; nil when it would block.
+  public static func read(_ fd: Int32, into buf: UnsafeMutableRawBufferPointer)
+    throws(SystemError) -> Int?
+  {
+    while true {
+      let r = CVigil.read(fd, buf.baseAddress, buf.count)
+      if r >= 0 { return r }
+      let e = vigil_errno()
+      if e == EINTR { continue }
+      if e == EAGAIN || e == EWOULDBLOCK { return nil }
+      throw SystemError("read", errno: e)
+    }
+  }
+
+  /// Writes what the kernel takes now; nil when it would block.
+  public static func write(_ fd: Int32, _ buf: UnsafeRawBufferPointer) throws(SystemError) -> Int? {
+    while true {
+      let r = CVigil.write(fd, buf.baseAddress, buf.count)
+      if r >= 0 { return r }
+      let e = vigil_errno()
+      if e == EINTR { continue }
+      if e == EAGAIN || e == EWOULDBLOCK { return nil }
+      throw SystemError("write", errno: e)
+    }
+  }
+
+  /// Writes all of `bytes` to a blocking descriptor (a file, stderr).
+  public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SystemError) {
+    var done = 0
+    while done < bytes.count {
+      let r = bytes.withUnsafeBytes { raw in
+        CVigil.write(fd, raw.baseAddress.map { $0 + done }, raw.count - done)
+      }
+      if r < 0 {
+        let e = vigil_errno()
+        if e == EINTR { continue }
+        throw SystemError("write", errno: e)
+      }
+      done += r
+    }
+  }
+
+  public static func setNonBlocking(_ fd: Int32) throws(SystemError) {
+    if vigil_set_nonblock_cloexec(fd) < 0 { throw SystemError("fcntl", errno: vigil_errno()) }
+  }
+
+  /// Random bits from the kernel, for jitter.
+  public static func random64() -> UInt64 {
+    var value: UInt64 = 0
+    let n = withUnsafeMutableBytes(of: &value) { raw in getrandom(raw.baseAddress, 8, 0) }
+    if n == 8 { return value }
+    // getrandom cannot fail after boot with these flags; fall back to the clock all the same.
+    return UInt64(bitPattern: Clock.monotonicNs()) &* 0x9E37_79B9_7F4A_7C15
+  }
+}
+
+/// Clocks: monotonic for scheduling, real time only for stamping messages.
+public enum Clock {
+  public static func monotonicNs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+  }
+
+  public static func monotonicMs() -> Int64 { monotonicNs() / 1_000_000 }
+
+  /// Unix time in milliseconds, the contract's `ts`.
+  public static func wallMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+  }
+
+  /// Whether the kernel says the clock is synchronised (what `timedatectl` shows).
+  public static func isSynced() -> Bool { vigil_clock_synced() != 0 }
+}
