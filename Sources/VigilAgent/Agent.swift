@@ -2,19 +2,26 @@ import CVigil
 import VigilCore
 import VigilPlatform
 
-/// The running agent: one event loop, one uplink, and the site's state, wired together.
-public final class Agent: BrokerSessionDelegate {
+/// The running agent: one event loop, one uplink, the site's parts, wired together.
+public final class Agent: BrokerSessionDelegate, Outbox {
   public private(set) var loaded: LoadedConfig
   public let bootId: Int
-  private let loop: EventLoop
-  private let session: BrokerSession
+  let loop: EventLoop
+  let session: BrokerSession
+  let commands = Commands()
+  private(set) var events: EventLog!
+  private(set) var parts: [any AgentPart] = []
   private var heartbeatTimer: EventLoop.Timer?
   private var heartbeatSeq = 0
-  private let startMs: Int64
-  private var exitCode: Int32 = 0
+  let startMs: Int64
   private var stopping = false
+  private var shutdownMid: Int32?
 
   var config: Config { loaded.config }
+  var topicRoot: String { config.topicRoot }
+  var statusTopic: String { "\(topicRoot)/status" }
+  /// The folder for state that must survive restarts (boot counter, lockout, pending config).
+  var stateDir: String { config.spool.dir + "/state" }
 
   init(loaded: LoadedConfig, loop: EventLoop, bootId: Int) {
     self.loaded = loaded
@@ -26,7 +33,11 @@ public final class Agent: BrokerSessionDelegate {
       loop: loop, clientId: c.clientId, brokers: c.brokers, keepaliveS: c.keepaliveS,
       willTopic: "\(c.topicRoot)/status", willPayload: Messages.offline(bootId: bootId))
     session.delegate = self
+    events = EventLog(bootId: bootId, topic: { [self] in "\(self.topicRoot)/event" }, outbox: self)
+    registerCommands()
   }
+
+  func add(_ part: any AgentPart) { parts.append(part) }
 
   /// Loads the config, takes a boot number, and runs until SIGTERM or SIGINT. Returns the exit
   /// code.
@@ -36,8 +47,7 @@ public final class Agent: BrokerSessionDelegate {
       Log.error("config \(configPath): \(error.message)")
       return 1
     }
-    let c = loaded.config
-    let stateDir = c.spool.dir + "/state"
+    let stateDir = loaded.config.spool.dir + "/state"
     let bootId: Int
     do {
       try Files.makeDirectories(stateDir)
@@ -58,24 +68,23 @@ public final class Agent: BrokerSessionDelegate {
   func run() -> Int32 {
     Log.notice("vigil \(Messages.version) starting: site \(config.siteId), boot \(bootId), "
       + "config version \(config.version)")
-    loop.onSignal = { signo in self.signal(signo) }
+    loop.onSignal = { [self] signo in self.signal(signo) }
+    for p in parts { p.start() }
     session.start()
     scheduleHeartbeat()
     do { try loop.run() } catch {
       Log.error("event loop failed: \(error.message)")
       return 1
     }
-    return exitCode
+    for p in parts { p.stop() }
+    Log.notice("stopped")
+    return 0
   }
 
-  // MARK: signals
+  // MARK: signals and configuration
 
   private func signal(_ signo: Int32) {
-    if signo == SIGHUP {
-      reload()
-    } else {
-      shutdown()
-    }
+    if signo == SIGHUP { reload() } else { shutdown() }
   }
 
   /// SIGHUP: the file is read and validated again; a bad one is refused and the running config
@@ -92,14 +101,15 @@ public final class Agent: BrokerSessionDelegate {
 
   /// Puts a validated config into effect: the uplink reconnects only if its settings changed.
   func apply(_ next: LoadedConfig) {
-    let old = loaded.config
+    let old = loaded
     loaded = next
-    if old.brokers != next.config.brokers || old.keepaliveS != next.config.keepaliveS
-      || old.topicRoot != next.config.topicRoot
+    if old.config.brokers != next.config.brokers || old.config.keepaliveS != next.config.keepaliveS
+      || old.config.topicRoot != next.config.topicRoot
     {
       session.replace(brokers: next.config.brokers, keepaliveS: next.config.keepaliveS)
     }
-    if old.heartbeatS != next.config.heartbeatS { scheduleHeartbeat() }
+    if old.config.heartbeatS != next.config.heartbeatS { scheduleHeartbeat() }
+    for p in parts { p.configChanged(from: old) }
   }
 
   /// SIGTERM or SIGINT: the retained status says `shutdown`, and once the broker has
@@ -117,15 +127,13 @@ public final class Agent: BrokerSessionDelegate {
       return
     }
     shutdownMid = mid
-    loop.after(ms: 3000) {
+    loop.after(ms: 3000) { [self] in
       if self.shutdownMid != nil {
         Log.warning("broker did not acknowledge the shutdown status within 3 s")
         self.finishStop()
       }
     }
   }
-
-  private var shutdownMid: Int32?
 
   private func finishStop() {
     shutdownMid = nil
@@ -135,11 +143,9 @@ public final class Agent: BrokerSessionDelegate {
 
   // MARK: heartbeat
 
-  var statusTopic: String { "\(config.topicRoot)/status" }
-
   private func scheduleHeartbeat() {
     loop.cancel(heartbeatTimer)
-    heartbeatTimer = loop.every(ms: Int64(config.heartbeatS) * 1000) {
+    heartbeatTimer = loop.every(ms: Int64(config.heartbeatS) * 1000) { [self] in
       self.sendHeartbeat()
     }
   }
@@ -147,19 +153,28 @@ public final class Agent: BrokerSessionDelegate {
   private func sendHeartbeat() {
     guard session.isConnected else { return }
     heartbeatSeq += 1
-    let payload = heartbeat().encode()
-    session.publish("\(config.topicRoot)/heartbeat", payload, qos: 0, retain: false)
+    session.publish("\(topicRoot)/heartbeat", heartbeat().encode(), qos: 0, retain: false)
   }
+
+  var uptimeS: Int { Int((Clock.monotonicMs() - startMs) / 1000) }
 
   func heartbeat() -> Heartbeat {
     var hb = Heartbeat(
-      site: config.siteId, seq: heartbeatSeq, bootId: bootId,
-      uptimeS: Int((Clock.monotonicMs() - startMs) / 1000), tsMs: Clock.wallMs(),
-      clockSynced: Clock.isSynced(), configVersion: config.version,
+      site: config.siteId, seq: heartbeatSeq, bootId: bootId, uptimeS: uptimeS,
+      tsMs: Clock.wallMs(), clockSynced: Clock.isSynced(), configVersion: config.version,
       broker: session.currentBroker.label, connects: session.connects,
       lastOutageS: session.lastOutageS)
     hb.cameras = config.cameras.map { Heartbeat.Camera(id: $0.id) }
+    for p in parts { p.fill(&hb) }
     return hb
+  }
+
+  // MARK: Outbox (until the spool stands behind it)
+
+  func send(topic: String, payload: [UInt8], captureMs: Int64) {
+    if session.publish(topic, payload, qos: 1, retain: false) == nil {
+      Log.warning("not connected: message for \(topic) not sent")
+    }
   }
 
   // MARK: BrokerSessionDelegate
@@ -169,13 +184,18 @@ public final class Agent: BrokerSessionDelegate {
     // retained messages per node, so the node reached now may not have it.
     session.publish(
       statusTopic, Messages.online(bootId: bootId, tsMs: Clock.wallMs()), qos: 1, retain: true)
+    for p in parts { p.brokerConnected() }
   }
 
   public func brokerLost(_ reason: String) {}
 
   public func brokerAcknowledged(mid: Int32) {
     if let m = shutdownMid, m == mid { finishStop() }
+    for p in parts { p.acknowledged(mid: mid) }
   }
 
-  public func brokerMessage(topic: String, payload: [UInt8]) {}
+  public func brokerMessage(topic: String, payload: [UInt8]) {
+    for p in parts where p.received(topic: topic, payload: payload) { return }
+    Log.debug("message on \(topic) not handled")
+  }
 }

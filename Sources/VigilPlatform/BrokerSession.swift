@@ -81,12 +81,20 @@ public final class BrokerSession {
   /// The broker in use, or the one being tried.
   public var currentBroker: Config.Broker { brokers[min(schedule.broker, brokers.count - 1)] }
 
+  /// libmosquitto 2.0 refuses keepalives under 5 s (MOSQ_ERR_INVAL from connect), so a shorter
+  /// `keepalive_s` is raised to 5 at the broker.
+  public static let minimumKeepaliveS = 5
+  public var effectiveKeepaliveS: Int { max(keepaliveS, Self.minimumKeepaliveS) }
+
   /// The longest wait between attempts, for the docs and the cluster test's bound.
   public var backoffCapMs: Int64 { schedule.capMs }
 
   /// Connects, and keeps connecting until `stop()`.
   public func start() {
     guard state == .idle else { return }
+    if keepaliveS < Self.minimumKeepaliveS {
+      Log.notice("keepalive_s \(keepaliveS) raised to \(Self.minimumKeepaliveS) s: libmosquitto's minimum")
+    }
     outageStartMs = Clock.monotonicMs()
     miscTimer = loop.every(ms: 1000) { self.tick() }
     attempt()
@@ -163,7 +171,7 @@ public final class BrokerSession {
       return
     }
     client = c
-    let rc = mosquitto_connect_async(c, broker.host, Int32(broker.port), Int32(keepaliveS))
+    let rc = mosquitto_connect_async(c, broker.host, Int32(broker.port), Int32(effectiveKeepaliveS))
     if rc != MOSQ_ERR_SUCCESS.rawValue {
       connectionFailed(Self.describe(rc))
       return
@@ -177,7 +185,7 @@ public final class BrokerSession {
       self.socketReady(revents)
     }
     // A black-holed address would otherwise wait for the kernel's own connect timeout.
-    let timeoutMs = Int64(min(max(keepaliveS, 5), 15)) * 1000
+    let timeoutMs = Int64(min(effectiveKeepaliveS, 15)) * 1000
     attemptTimer = loop.after(ms: timeoutMs) {
       if self.state == .connecting {
         self.connectionFailed("no answer within \(timeoutMs / 1000) s")

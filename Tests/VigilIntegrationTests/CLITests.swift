@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// `vigil` as an installer runs it: check-config, version, usage errors.
+@Suite struct CLITests {
+  /// The reference config of DESIGN.md beside the board file it names.
+  func referenceSite(_ edit: (String) -> String = { $0 }) throws -> URL {
+    let dir = Harness.tempDir("cli")
+    let board = Harness.root.appendingPathComponent("Board/rpi4.json")
+    try FileManager.default.copyItem(at: board, to: dir.appendingPathComponent("board.json"))
+    var text = try String(contentsOf: Harness.root.appendingPathComponent("Board/config.example.json"),
+                          encoding: .utf8)
+    text = text.replacingOccurrences(of: "/etc/vigil/board.json", with: "board.json")
+    let url = dir.appendingPathComponent("config.json")
+    try edit(text).write(to: url, atomically: true, encoding: .utf8)
+    return url
+  }
+
+  @Test func checkConfigAcceptsTheReferenceConfig() throws {
+    let url = try referenceSite()
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 0, "\(out)")
+    #expect(out.contains("valid"))
+    #expect(out.contains("tp-0412"))
+  }
+
+  @Test func checkConfigRefusesANegativeHeartbeatNamingTheField() throws {
+    let url = try referenceSite { $0.replacingOccurrences(of: "\"heartbeat_s\": 30", with: "\"heartbeat_s\": -5") }
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 1)
+    #expect(out.contains("heartbeat_s: must be an integer from 1 to 604800 (got -5"), "\(out)")
+  }
+
+  @Test func checkConfigRefusesAnUnknownKeyNamingIt() throws {
+    let url = try referenceSite { $0.replacingOccurrences(of: "\"probe_s\": 10", with: "\"probe_s\": 10, \"colour\": \"red\"") }
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 1)
+    #expect(out.contains("colour: unknown key"), "\(out)")
+  }
+
+  @Test func checkConfigRefusesALineTheBoardLacks() throws {
+    let url = try referenceSite { $0.replacingOccurrences(of: "\"cam1_relay\", \"owner\"", with: "\"cam7_relay\", \"owner\"") }
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 1)
+    #expect(out.contains("cameras[0].relay_line: no line \"cam7_relay\" in board \"rpi4\""), "\(out)")
+  }
+
+  @Test func checkConfigNamesAMissingFile() {
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", "/nonexistent/config.json"])
+    #expect(status == 1)
+    #expect(out.contains("cannot read /nonexistent/config.json"), "\(out)")
+  }
+
+  @Test func usageErrorsExitTwo() {
+    #expect(Harness.run(Harness.vigilBinary, []).0 == 2)
+    #expect(Harness.run(Harness.vigilBinary, ["frobnicate"]).0 == 2)
+    let (s, out) = Harness.run(Harness.vigilBinary, ["run", "--confg", "x"])
+    #expect(s == 2)
+    #expect(out.contains("unknown option \"--confg\""), "\(out)")
+    #expect(Harness.run(Harness.vigilBinary, ["check-config"]).0 == 2)
+  }
+
+  @Test func helpAndVersion() {
+    let (s1, v) = Harness.run(Harness.vigilBinary, ["version"])
+    #expect(s1 == 0 && v.hasPrefix("vigil 0.1.0"))
+    for cmd in ["run", "check-config"] {
+      let (s, out) = Harness.run(Harness.vigilBinary, [cmd, "--help"])
+      #expect(s == 0)
+      #expect(out.contains("usage: vigil \(cmd)"))
+    }
+  }
+}

@@ -1,0 +1,358 @@
+import Foundation
+import Testing
+
+/// The parts of a real site that the integration tests start: mosquitto brokers on free
+/// loopback ports, the agent as a process, and the centre as a real MQTT client
+/// (mosquitto_sub / mosquitto_pub), never the agent's own code.
+enum Harness {
+  static let root: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+  /// The binary under test: `VIGIL_BIN` (Scripts/test points it at the Embedded build too),
+  /// else the debug build SwiftPM made.
+  static var vigilBinary: String {
+    if let b = ProcessInfo.processInfo.environment["VIGIL_BIN"], !b.isEmpty { return b }
+    return root.appendingPathComponent(".build/debug/vigil").path
+  }
+
+  static func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
+    return Int(UInt16(bigEndian: addr.sin_port))
+  }
+
+  static func tempDir(_ name: String = "vigil") -> URL {
+    let url = URL(fileURLWithPath: NSTemporaryDirectory())
+      .appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+
+  static func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    let r = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    return r == 0
+  }
+
+  /// Polls `condition` every 50 ms until it holds or `seconds` pass.
+  static func wait(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+      if condition() { return true }
+      try? await Task.sleep(nanoseconds: 50_000_000)
+    }
+    return condition()
+  }
+
+  /// Runs a command to its end; returns (status, stdout + stderr).
+  @discardableResult
+  static func run(_ path: String, _ args: [String], stdin: String? = nil, env: [String: String] = [:])
+    -> (Int32, String)
+  {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    let input = Pipe()
+    p.standardInput = input
+    do { try p.run() } catch { return (-1, "cannot run \(path): \(error)") }
+    if let s = stdin { input.fileHandleForWriting.write(s.data(using: .utf8) ?? Data()) }
+    try? input.fileHandleForWriting.close()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+  }
+}
+
+/// Lines a child process writes, collected as they come.
+final class LineCollector: @unchecked Sendable {
+  private let lock = NSLock()
+  private var buffer = Data()
+  private var lines: [String] = []
+
+  func attach(_ pipe: Pipe) {
+    pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+      let d = h.availableData
+      if d.isEmpty { h.readabilityHandler = nil; return }
+      self?.append(d)
+    }
+  }
+
+  private func append(_ d: Data) {
+    lock.lock()
+    defer { lock.unlock() }
+    buffer.append(d)
+    while let nl = buffer.firstIndex(of: 0x0A) {
+      lines.append(String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
+      buffer.removeSubrange(buffer.startIndex...nl)
+    }
+  }
+
+  var all: [String] {
+    lock.lock()
+    defer { lock.unlock() }
+    return lines
+  }
+
+  var text: String { all.joined(separator: "\n") }
+}
+
+/// A mosquitto broker on a free loopback port, with its own config and log.
+final class Broker {
+  let port: Int
+  let dir: URL
+  private var process: Process?
+  private let extraConfig: String
+  let log = LineCollector()
+
+  init(port: Int = Harness.freePort(), extraConfig: String = "") throws {
+    self.port = port
+    self.dir = Harness.tempDir("broker")
+    self.extraConfig = extraConfig
+    try start()
+  }
+
+  /// Starts (again) on the same port.
+  func start() throws {
+    let conf = dir.appendingPathComponent("mosquitto.conf")
+    let text = """
+      listener \(port) 127.0.0.1
+      allow_anonymous true
+      persistence false
+      \(extraConfig)
+      """
+    try text.write(to: conf, atomically: true, encoding: .utf8)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+    p.arguments = ["-c", conf.path, "-v"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    log.attach(pipe)
+    try p.run()
+    process = p
+    let deadline = Date().addingTimeInterval(10)
+    while !Harness.canConnect(port: port) {
+      if Date() > deadline || !p.isRunning {
+        throw HarnessError("mosquitto did not listen on \(port): \(log.text)")
+      }
+      usleep(20_000)
+    }
+  }
+
+  /// Ends the broker at once. SIGKILL: children of the test runner inherit its blocked signal
+  /// mask (Dispatch's threads block SIGTERM), so SIGTERM would wait forever.
+  func stop() {
+    guard let p = process else { return }
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+    process = nil
+  }
+
+  deinit { stop() }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+  let description: String
+  init(_ d: String) { description = d }
+}
+
+/// One MQTT message as the centre saw it.
+struct Seen {
+  let topic: String
+  let payload: Data
+  let retained: Bool
+  let at: Date
+
+  var text: String { String(decoding: payload, as: UTF8.self) }
+  var json: [String: Any]? {
+    (try? JSONSerialization.jsonObject(with: payload)) as? [String: Any]
+  }
+}
+
+/// The district centre: a real MQTT client subscribed to the site's topics.
+final class Centre: @unchecked Sendable {
+  private var process: Process?
+  private let lock = NSLock()
+  private var seen: [Seen] = []
+  private var buffer = Data()
+  let port: Int
+
+  /// Subscribes to `topic` on the broker at `port` and returns once the subscription is live.
+  init(port: Int, topic: String = "vigil/#", extra: [String] = []) async throws {
+    self.port = port
+    let probe = "centre-probe/\(UUID().uuidString.prefix(8))"
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
+    // Each line: retained flag, topic, payload in hex (payloads may be binary).
+    p.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", topic, "-t", probe,
+                   "-F", "%r %t %x", "-V", "mqttv311"] + extra
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = FileHandle.nullDevice
+    pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+      let d = h.availableData
+      if d.isEmpty { h.readabilityHandler = nil; return }
+      self?.append(d)
+    }
+    try p.run()
+    process = p
+    // The subscription is live once a message published to the probe topic comes back.
+    let ok = await Harness.wait(10) {
+      Harness.run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(port)", "-t", probe,
+                                             "-m", "x"])
+      return self.messages(probe).count > 0
+    }
+    if !ok { throw HarnessError("centre could not subscribe on port \(port)") }
+  }
+
+  private func append(_ d: Data) {
+    lock.lock()
+    defer { lock.unlock() }
+    buffer.append(d)
+    while let nl = buffer.firstIndex(of: 0x0A) {
+      let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+      buffer.removeSubrange(buffer.startIndex...nl)
+      let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+      guard parts.count >= 2 else { continue }
+      let hex = parts.count == 3 ? Array(parts[2].utf8) : []
+      var bytes = Data()
+      var i = 0
+      while i + 1 < hex.count {
+        let h = String(decoding: hex[i...i + 1], as: UTF8.self)
+        bytes.append(UInt8(h, radix: 16) ?? 0)
+        i += 2
+      }
+      seen.append(Seen(topic: String(parts[1]), payload: bytes, retained: parts[0] == "1",
+                       at: Date()))
+    }
+  }
+
+  /// Every message so far on `topic` (an exact topic, or a prefix ending in `/`).
+  func messages(_ topic: String) -> [Seen] {
+    lock.lock()
+    defer { lock.unlock() }
+    if topic.hasSuffix("/") { return seen.filter { $0.topic.hasPrefix(topic) } }
+    return seen.filter { $0.topic == topic }
+  }
+
+  /// Waits for a message on `topic` matching `match`; returns it or nil.
+  func waitFor(_ topic: String, within seconds: Double, after: Int = 0,
+               _ match: @escaping (Seen) -> Bool = { _ in true }) async -> Seen? {
+    var found: Seen?
+    _ = await Harness.wait(seconds) {
+      found = self.messages(topic).dropFirst(after).first(where: match)
+      return found != nil
+    }
+    return found
+  }
+
+  func publish(_ topic: String, _ message: String, retain: Bool = false) {
+    var args = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", topic, "-m", message]
+    if retain { args.append("-r") }
+    Harness.run("/usr/bin/mosquitto_pub", args)
+  }
+
+  func stop() {
+    guard let p = process else { return }
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+    process = nil
+  }
+
+  deinit { stop() }
+}
+
+/// The agent under test, run as its own process with a config written for the test.
+final class AgentProcess {
+  let dir: URL
+  let configURL: URL
+  private var process: Process?
+  let log = LineCollector()
+
+  init(config: String, dir: URL = Harness.tempDir("agent")) throws {
+    self.dir = dir
+    self.configURL = dir.appendingPathComponent("config.json")
+    try config.write(to: configURL, atomically: true, encoding: .utf8)
+  }
+
+  func start(env: [String: String] = [:]) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: Harness.vigilBinary)
+    p.arguments = ["run", "--config", configURL.path]
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    log.attach(pipe)
+    try p.run()
+    process = p
+  }
+
+  var pid: Int32 { process?.processIdentifier ?? 0 }
+  var isRunning: Bool { process?.isRunning ?? false }
+
+  func signal(_ s: Int32) { if let p = process, p.isRunning { kill(p.processIdentifier, s) } }
+
+  /// Waits for the process to end; returns its status, or nil if it still runs after `seconds`.
+  func waitExit(_ seconds: Double) async -> Int32? {
+    guard let p = process else { return nil }
+    let ended = await Harness.wait(seconds) { !p.isRunning }
+    return ended ? p.terminationStatus : nil
+  }
+
+  func kill9() {
+    signal(SIGKILL)
+    process?.waitUntilExit()
+  }
+
+  deinit {
+    if let p = process, p.isRunning {
+      kill(p.processIdentifier, SIGKILL)
+      p.waitUntilExit()
+    }
+  }
+}
+
+/// A config document for tests, with short intervals.
+func testConfig(site: String = "t-\(UUID().uuidString.prefix(6).lowercased())",
+                brokers: String, heartbeat: Int = 1, keepalive: Int = 5,
+                spoolDir: String = "spool", extra: String = "") -> String {
+  """
+  {"version": 1, "site_id": "\(site)", "heartbeat_s": \(heartbeat), "keepalive_s": \(keepalive),
+   "brokers": [\(brokers)], "spool": {"dir": "\(spoolDir)"}\(extra.isEmpty ? "" : ", " + extra)}
+  """
+}
+
+func brokerEntry(_ port: Int, _ more: String = "") -> String {
+  "{\"host\": \"127.0.0.1\", \"port\": \(port)\(more.isEmpty ? "" : ", " + more)}"
+}
