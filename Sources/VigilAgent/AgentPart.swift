@@ -14,6 +14,8 @@ protocol AgentPart: AnyObject {
   func fill(_ heartbeat: inout Heartbeat)
   /// Adds lines to the `status` command's answer.
   func status(into lines: inout [String])
+  /// Adds checks to the `selftest` command: a name, whether it passed, and a detail.
+  func selftest(into checks: inout [SelftestCheck])
   /// A message arrived on a subscribed topic; true when the part handled it.
   func received(topic: String, payload: [UInt8]) -> Bool
   /// A new configuration is in effect (reload or remote).
@@ -29,6 +31,14 @@ extension AgentPart {
   func fill(_ heartbeat: inout Heartbeat) {}
   func received(topic: String, payload: [UInt8]) -> Bool { false }
   func status(into lines: inout [String]) {}
+  func selftest(into checks: inout [SelftestCheck]) {}
   func configChanged(from old: LoadedConfig) {}
   func stop() {}
+}
+
+/// One line of `selftest`: what was checked, whether it passed, and what was seen.
+struct SelftestCheck {
+  var name: String
+  var ok: Bool
+  var detail: String
 }
