@@ -35,6 +35,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     session.delegate = self
     events = EventLog(bootId: bootId, topic: { [self] in "\(self.topicRoot)/event" }, outbox: self)
     registerCommands()
+    add(RemoteConfig(agent: self))
+    add(RemoteCommands(agent: self))
   }
 
   func add(_ part: any AgentPart) { parts.append(part) }
@@ -42,11 +44,12 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   /// Loads the config, takes a boot number, and runs until SIGTERM or SIGINT. Returns the exit
   /// code.
   public static func run(configPath: String) -> Int32 {
-    let loaded: LoadedConfig
+    var loaded: LoadedConfig
     do { loaded = try ConfigFile.load(configPath) } catch {
       Log.error("config \(configPath): \(error.message)")
       return 1
     }
+    loaded = RemoteConfig.recoverAtStart(loaded)
     let stateDir = loaded.config.spool.dir + "/state"
     let bootId: Int
     do {
@@ -100,16 +103,21 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   }
 
   /// Puts a validated config into effect: the uplink reconnects only if its settings changed.
-  func apply(_ next: LoadedConfig) {
+  /// Returns whether it reconnects.
+  @discardableResult
+  func apply(_ next: LoadedConfig) -> Bool {
     let old = loaded
     loaded = next
-    if old.config.brokers != next.config.brokers || old.config.keepaliveS != next.config.keepaliveS
+    let reconnect = old.config.brokers != next.config.brokers
+      || old.config.keepaliveS != next.config.keepaliveS
       || old.config.topicRoot != next.config.topicRoot
-    {
-      session.replace(brokers: next.config.brokers, keepaliveS: next.config.keepaliveS)
+    if reconnect {
+      session.replace(brokers: next.config.brokers, keepaliveS: next.config.keepaliveS,
+                      willTopic: statusTopic)
     }
     if old.config.heartbeatS != next.config.heartbeatS { scheduleHeartbeat() }
     for p in parts { p.configChanged(from: old) }
+    return reconnect
   }
 
   /// SIGTERM or SIGINT: the retained status says `shutdown`, and once the broker has
@@ -171,10 +179,19 @@ public final class Agent: BrokerSessionDelegate, Outbox {
 
   // MARK: Outbox (until the spool stands behind it)
 
+  /// Messages waiting for a connection, in memory and bounded, until the spool stands here.
+  private var waiting: [(String, [UInt8])] = []
+
   func send(topic: String, payload: [UInt8], captureMs: Int64) {
-    if session.publish(topic, payload, qos: 1, retain: false) == nil {
-      Log.warning("not connected: message for \(topic) not sent")
-    }
+    if session.isConnected, session.publish(topic, payload, qos: 1, retain: false) != nil { return }
+    if waiting.count >= 100 { waiting.removeFirst() }
+    waiting.append((topic, payload))
+  }
+
+  private func flushWaiting() {
+    let queued = waiting
+    waiting.removeAll()
+    for (topic, payload) in queued { send(topic: topic, payload: payload, captureMs: 0) }
   }
 
   // MARK: BrokerSessionDelegate
@@ -184,6 +201,10 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     // retained messages per node, so the node reached now may not have it.
     session.publish(
       statusTopic, Messages.online(bootId: bootId, tsMs: Clock.wallMs()), qos: 1, retain: true)
+    // A clean session: subscriptions are made again on every connect.
+    session.subscribe("\(topicRoot)/config/set", qos: 1)
+    session.subscribe("\(topicRoot)/cmd", qos: 1)
+    flushWaiting()
     for p in parts { p.brokerConnected() }
   }
 

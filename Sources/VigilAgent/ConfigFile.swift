@@ -7,6 +7,9 @@ public struct LoadedConfig {
   public var config: Config
   public var board: BoardFile?
   public var path: String
+  /// The document as stored, and parsed: remote documents are compared and merged with it.
+  public var bytes: [UInt8]
+  public var document: JSONValue
 }
 
 public enum ConfigFile {
@@ -21,10 +24,12 @@ public enum ConfigFile {
 
   /// Validates a document as if it were at `path` (relative paths resolve against its folder).
   public static func validate(_ bytes: [UInt8], path: String) throws(ConfigError) -> LoadedConfig {
-    let config = try Config.parse(bytes, baseDir: Paths.directory(of: path))
+    let document: JSONValue
+    do { document = try JSON.parse(bytes) } catch { throw ConfigError("", error.message) }
+    let config = try Config.parse(document, baseDir: Paths.directory(of: path))
     let board = try loadBoard(config.board)
     try config.validate(against: board)
-    return LoadedConfig(config: config, board: board, path: path)
+    return LoadedConfig(config: config, board: board, path: path, bytes: bytes, document: document)
   }
 
   public static func loadBoard(_ path: String?) throws(ConfigError) -> BoardFile? {

@@ -73,3 +73,33 @@ public struct JSONWriter {
     return String(decoding: out, as: UTF8.self)
   }
 }
+
+extension JSONValue {
+  /// The value as JSON text. Numbers without a fraction print as integers (the config's are).
+  public func encoded() -> [UInt8] {
+    var w = JSONWriter()
+    write(to: &w)
+    return w.bytes
+  }
+
+  public func write(to w: inout JSONWriter) {
+    switch self {
+    case .null: w.null()
+    case .bool(let b): w.bool(b)
+    case .number(let d):
+      if let i = intValue { w.int(i) } else { w.rawJSON(Array("\(d)".utf8)) }
+    case .string(let s): w.string(s)
+    case .array(let items):
+      w.beginArray()
+      for i in items { i.write(to: &w) }
+      w.endArray()
+    case .object(let members):
+      w.beginObject()
+      for m in members {
+        w.key(m.name)
+        m.value.write(to: &w)
+      }
+      w.endObject()
+    }
+  }
+}

@@ -38,7 +38,7 @@ public final class BrokerSession {
 
   private let loop: EventLoop
   private let clientId: String
-  private let willTopic: String
+  private var willTopic: String
   private var willPayload: [UInt8]
   private var schedule: UplinkSchedule
   private var client: OpaquePointer?
@@ -101,12 +101,21 @@ public final class BrokerSession {
   }
 
   /// New broker settings (a reloaded or remote config): reconnect from the first broker.
-  public func replace(brokers: [Config.Broker], keepaliveS: Int) {
+  public func replace(brokers: [Config.Broker], keepaliveS: Int, willTopic: String) {
     self.brokers = brokers
     self.keepaliveS = keepaliveS
+    self.willTopic = willTopic
     schedule = UplinkSchedule(brokerCount: brokers.count)
     guard state != .idle && state != .stopped else { return }
-    if state == .connected { noteOutageStart() }
+    if state == .connected {
+      noteOutageStart()
+      // What was just published (a config state) goes out before the clean disconnect.
+      if let c = client {
+        _ = mosquitto_loop_write(c, 1)
+        mosquitto_disconnect(c)
+        _ = mosquitto_loop_write(c, 1)
+      }
+    }
     teardown()
     attempt()
   }

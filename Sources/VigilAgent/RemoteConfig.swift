@@ -1,0 +1,303 @@
+import CVigil
+import VigilCore
+import VigilPlatform
+
+/// Configuration from the centre on `R/config/set`: validated whole, written atomically beside
+/// the last good document, applied, and confirmed once the agent is connected again under it,
+/// or rolled back after `confirm_s` (a router's "commit confirmed"). Outcomes go to the retained
+/// `R/config/state` and to events.
+final class RemoteConfig: AgentPart {
+  private let agent: Agent
+  private var confirm = ConfigConfirm()
+  private var deadline: EventLoop.Timer?
+  /// The last outcome, published (retained) again on every connect.
+  private var lastState: [UInt8]?
+  /// Payloads already refused, so a retained document coming back on every reconnect is
+  /// refused once, not reported again and again.
+  private var refusedPayload: [UInt8]?
+  /// A version rolled back stays refused until a higher one arrives (kept on disk).
+  private var rolledBackVersion: Int
+
+  init(agent: Agent) {
+    self.agent = agent
+    rolledBackVersion = Self.readNumber(Self.rolledBackPath(agent.stateDir)) ?? 0
+    if let v = Self.rolledBackAtStart {
+      lastState = Self.state(version: v, status: "rolled_back",
+                             error: "the agent restarted while version \(v) was pending")
+    }
+  }
+
+  // MARK: files
+
+  static func lastGoodPath(_ configPath: String) -> String { configPath + ".last-good" }
+  static func pendingPath(_ stateDir: String) -> String { stateDir + "/config-pending" }
+  static func rolledBackPath(_ stateDir: String) -> String { stateDir + "/config-rolled-back" }
+
+  static func readNumber(_ path: String) -> Int? {
+    guard Files.exists(path), let bytes = try? Files.read(path, limit: 64) else { return nil }
+    return Int(String(decoding: bytes.filter { $0 != 0x0A }, as: UTF8.self))
+  }
+
+  /// Set when the agent found a document pending at start and went back to the last good one.
+  nonisolated(unsafe) static var rolledBackAtStart: Int?
+
+  /// At start: a document still pending means the agent stopped (or lost power) before it was
+  /// confirmed. The last good document is put back before anything runs on the unproven one.
+  static func recoverAtStart(_ loaded: LoadedConfig) -> LoadedConfig {
+    let stateDir = loaded.config.spool.dir + "/state"
+    guard let version = readNumber(pendingPath(stateDir)) else { return loaded }
+    let good = lastGoodPath(loaded.path)
+    do throws(SystemError) {
+      let bytes = try Files.read(good, limit: 1 << 20)
+      let restored = try? ConfigFile.validate(bytes, path: loaded.path)
+      guard let back = restored else {
+        Log.error("config version \(version) was pending, but \(good) does not validate; keeping it")
+        unlink(pendingPath(stateDir))
+        return loaded
+      }
+      try Files.writeAtomically(loaded.path, bytes, mode: 0o640)
+      try Files.writeAtomically(rolledBackPath(stateDir), Array("\(version)\n".utf8))
+      unlink(pendingPath(stateDir))
+      rolledBackAtStart = version
+      Log.warning("config version \(version) was pending at start: rolled back to version "
+        + "\(back.config.version)")
+      return back
+    } catch {
+      Log.error("config version \(version) was pending; cannot roll back: \(error.message)")
+      return loaded
+    }
+  }
+
+  // MARK: AgentPart
+
+  func brokerConnected() {
+    if let s = lastState { publishState(s) }
+    let action = confirm.connected(nowMs: Clock.monotonicMs())
+    perform(action)
+    if let v = Self.rolledBackAtStart {
+      Self.rolledBackAtStart = nil
+      agent.events.emit("config_rolled_back") { w in
+        w.field("version", v)
+        w.field("running_version", self.agent.config.version)
+        w.field("reason", "the agent restarted while version \(v) was pending")
+      }
+    }
+    if lastState == nil {
+      publishState(Self.state(version: agent.config.version, status: "applied", error: nil))
+    }
+  }
+
+  func received(topic: String, payload: [UInt8]) -> Bool {
+    guard topic == "\(agent.topicRoot)/config/set" else { return false }
+    handle(payload)
+    return true
+  }
+
+  func status(into lines: inout [String]) {
+    if case .pending(let v, _, _) = confirm.state {
+      lines.append("config version \(v) PENDING confirmation")
+    }
+  }
+
+  // MARK: handling a document
+
+  private func handle(_ payload: [UInt8]) {
+    if let r = refusedPayload, r == payload {
+      Log.debug("config document refused before arrived again; ignored")
+      return
+    }
+    let running = agent.loaded
+    let doc: [UInt8]
+    let merged: JSONValue
+    let next: LoadedConfig
+    do throws(ConfigError) {
+      doc = try RemoteDocument.unwrap(
+        payload, trusted: !running.config.trustedKeys.isEmpty,
+        decodeBase64: { Signature.fromBase64($0) },
+        verify: { d, s in Signature.verify(d, signature: s, publicKeys: running.config.trustedKeys) })
+      let value: JSONValue
+      do { value = try JSON.parse(doc) } catch { throw ConfigError("", error.message) }
+      merged = try RemoteDocument.merge(value, running: running.document)
+      next = try ConfigFile.validate(merged.encoded(), path: running.path)
+      try RemoteDocument.checkLocalFields(next.config, running: running.config)
+    } catch {
+      refuse(payload, version: versionOf(payload), error.message)
+      return
+    }
+    let version = next.config.version
+    if version == running.config.version
+      && RemoteDocument.same(merged, running.document)
+    {
+      Log.debug("config version \(version) is already running; nothing to do")
+      return
+    }
+    if confirm.isPending {
+      refuse(payload, version: version, "version: another version is waiting for confirmation")
+      return
+    }
+    if version <= running.config.version {
+      refuse(payload, version: version,
+             "version: \(version) is not newer than the running version \(running.config.version)")
+      return
+    }
+    if version <= rolledBackVersion {
+      refuse(payload, version: version,
+             "version: \(version) was rolled back; send a higher version")
+      return
+    }
+    apply(next, bytes: merged.encoded(), previous: running)
+  }
+
+  private func versionOf(_ payload: [UInt8]) -> Int? {
+    guard let v = try? JSON.parse(payload) else { return nil }
+    if let n = v["version"]?.intValue { return n }
+    // An envelope: the version is inside; not worth decoding for an error message.
+    return nil
+  }
+
+  private func refuse(_ payload: [UInt8], version: Int?, _ error: String) {
+    refusedPayload = payload
+    Log.warning("config document refused: \(error)")
+    publishState(Self.state(version: version, status: "rejected", error: error))
+    agent.events.emit("config_rejected") { w in
+      w.key("version")
+      if let v = version { w.int(v) } else { w.null() }
+      w.field("error", error)
+    }
+  }
+
+  private func apply(_ next: LoadedConfig, bytes: [UInt8], previous: LoadedConfig) {
+    let stateDir = agent.stateDir
+    let version = next.config.version
+    do throws(SystemError) {
+      // Order matters for a power cut at any point: the good copy first, then the marker, then
+      // the new document. A marker found at start puts the good copy back.
+      try Files.writeAtomically(Self.lastGoodPath(previous.path), previous.bytes, mode: 0o640)
+      try Files.writeAtomically(Self.pendingPath(stateDir), Array("\(version)\n".utf8))
+      try Files.writeAtomically(previous.path, bytes, mode: 0o640)
+    } catch {
+      unlink(Self.pendingPath(stateDir))
+      refuse(bytes, version: version, "cannot write \(previous.path): \(error.message)")
+      return
+    }
+    var stored = next
+    stored.bytes = bytes
+    // Said before applying: new broker settings drop the connection this goes out on.
+    publishState(Self.state(version: version, status: "pending_confirm", error: nil))
+    let reconnects = agent.apply(stored)
+    Log.notice("config version \(version) applied; confirming within \(next.config.confirmS) s")
+    let action = confirm.applied(
+      version: version, nowMs: Clock.monotonicMs(), confirmS: next.config.confirmS,
+      brokersChanged: reconnects, connected: agent.session.isConnected)
+    agent.loop.cancel(deadline)
+    deadline = agent.loop.after(ms: Int64(next.config.confirmS) * 1000 + 10) { [self] in
+      self.perform(self.confirm.tick(nowMs: Clock.monotonicMs()))
+    }
+    perform(action)
+  }
+
+  private func perform(_ action: ConfigConfirm.Action) {
+    switch action {
+    case .none: return
+    case .confirm(let version):
+      agent.loop.cancel(deadline)
+      unlink(Self.pendingPath(agent.stateDir))
+      Log.notice("config version \(version) confirmed")
+      publishState(Self.state(version: version, status: "applied", error: nil))
+      agent.events.emit("config_applied") { w in w.field("version", version) }
+    case .rollBack(let version, let reason):
+      rollBack(version: version, reason: reason)
+    }
+  }
+
+  private func rollBack(version: Int, reason: String) {
+    let path = agent.loaded.path
+    let good = Self.lastGoodPath(path)
+    guard let bytes = try? Files.read(good, limit: 1 << 20),
+      let restored = try? ConfigFile.validate(bytes, path: path)
+    else {
+      Log.error("cannot roll back config version \(version): \(good) is unusable")
+      return
+    }
+    do throws(SystemError) {
+      try Files.writeAtomically(path, bytes, mode: 0o640)
+      try Files.writeAtomically(Self.rolledBackPath(agent.stateDir), Array("\(version)\n".utf8))
+    } catch {
+      // Running on the good document matters more than the file: apply it all the same.
+      Log.error("rolling back config version \(version): \(error.message)")
+    }
+    unlink(Self.pendingPath(agent.stateDir))
+    rolledBackVersion = max(rolledBackVersion, version)
+    agent.apply(restored)
+    Log.warning("config version \(version) rolled back to \(restored.config.version): \(reason)")
+    lastState = Self.state(version: version, status: "rolled_back", error: reason)
+    agent.events.emit("config_rolled_back") { w in
+      w.field("version", version)
+      w.field("running_version", restored.config.version)
+      w.field("reason", reason)
+    }
+    if let s = lastState { publishState(s) }
+  }
+
+  private func publishState(_ payload: [UInt8]) {
+    lastState = payload
+    agent.session.publish("\(agent.topicRoot)/config/state", payload, qos: 1, retain: true)
+  }
+
+  static func state(version: Int?, status: String, error: String?) -> [UInt8] {
+    var w = JSONWriter()
+    w.beginObject()
+    w.key("version")
+    if let v = version { w.int(v) } else { w.null() }
+    w.field("status", status)
+    w.field("error", optional: error)
+    w.endObject()
+    return w.bytes
+  }
+}
+
+/// `R/cmd`: `{"id":…,"line":"relay cam1 cycle"}` runs the console's dispatcher; the answer
+/// goes to `R/cmd/result` as `{"id":…,"ok":…,"output":…}`. Live only: a clean session means
+/// a command queued while the box was away is never delivered late.
+final class RemoteCommands: AgentPart {
+  private let agent: Agent
+
+  init(agent: Agent) { self.agent = agent }
+
+  func received(topic: String, payload: [UInt8]) -> Bool {
+    guard topic == "\(agent.topicRoot)/cmd" else { return false }
+    var id: JSONValue = .null
+    let result: CommandResult
+    if payload.count > 4096 {
+      result = .fail("request too large (at most 4096 bytes)")
+    } else if let request = try? JSON.parse(payload), case .object = request {
+      if let v = request["id"] {
+        switch v {
+        case .string, .number: id = v
+        default: break
+        }
+      }
+      if case .null = id {
+        result = .fail("request needs an \"id\" (a string or a number)")
+      } else if let line = request["line"]?.stringValue {
+        let label: String
+        if case .string(let s) = id { label = s } else { label = "\(request["id"]?.intValue ?? 0)" }
+        Log.info("command from the centre (\(label)): \(line)")
+        result = agent.commands.run(line, origin: .remote(id: label))
+      } else {
+        result = .fail("request needs a \"line\" (a string)")
+      }
+    } else {
+      result = .fail("request must be a JSON object {\"id\":…,\"line\":…}")
+    }
+    var w = JSONWriter()
+    w.beginObject()
+    w.key("id")
+    id.write(to: &w)
+    w.field("ok", result.ok)
+    w.field("output", result.output)
+    w.endObject()
+    agent.session.publish("\(agent.topicRoot)/cmd/result", w.bytes, qos: 1, retain: false)
+    return true
+  }
+}

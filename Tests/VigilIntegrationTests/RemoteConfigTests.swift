@@ -1,0 +1,262 @@
+import Foundation
+import Testing
+
+/// The centre's side of remote configuration and commands, with a real broker and client.
+@Suite(.serialized)
+struct RemoteConfigTests {
+  /// A site with a sim board (two lines), a short confirm_s, at `port`.
+  func siteConfig(version: Int = 1, site: String, brokers: String, heartbeat: Int = 1,
+                  confirm: Int = 5, trustedKeys: String = "[]", camerasLine: String = "cam1_power")
+    -> String
+  {
+    """
+    {"version": \(version), "site_id": "\(site)", "heartbeat_s": \(heartbeat), "keepalive_s": 5,
+     "brokers": [\(brokers)], "board": "board.json", "spool": {"dir": "spool"},
+     "cameras": [{"id": "cam1", "host": "127.0.0.1", "probe_port": 9, "power_line": "\(camerasLine)"}],
+     "confirm_s": \(confirm), "trusted_keys": \(trustedKeys)}
+    """
+  }
+
+  func startSite(_ site: String, broker: Broker, trustedKeys: String = "[]") async throws
+    -> (AgentProcess, Centre)
+  {
+    let agent = try AgentProcess(
+      config: siteConfig(site: site, brokers: brokerEntry(broker.port), trustedKeys: trustedKeys))
+    try """
+      {"name": "test", "driver": "sim", "dir": "sim",
+       "lines": {"cam1_power": {"direction": "input"}, "cam1_relay": {"direction": "output"}}}
+      """.write(to: agent.dir.appendingPathComponent("board.json"), atomically: true, encoding: .utf8)
+    try FileManager.default.createDirectory(
+      at: agent.dir.appendingPathComponent("sim"), withIntermediateDirectories: true)
+    let centre = try await Centre(port: broker.port)
+    try agent.start()
+    #expect(await centre.waitFor("vigil/\(site)/heartbeat", within: 10) != nil, "\(agent.log.text)")
+    return (agent, centre)
+  }
+
+  func lastHeartbeatVersion(_ centre: Centre, _ site: String) async -> Int? {
+    let n = centre.messages("vigil/\(site)/heartbeat").count
+    let hb = await centre.waitFor("vigil/\(site)/heartbeat", within: 3, after: n)
+    return hb?.json?["config_version"] as? Int
+  }
+
+  @Test func badDocumentsAreRejectedNamingTheFieldAndNothingChanges() async throws {
+    let broker = try Broker()
+    let site = "t-rc-bad"
+    let (agent, centre) = try await startSite(site, broker: broker)
+    let good = siteConfig(version: 2, site: site, brokers: brokerEntry(broker.port))
+    let cases: [(String, String)] = [
+      ("this is not json", ""),
+      (good.replacingOccurrences(of: "\"heartbeat_s\": 1", with: "\"heartbeat_s\": \"fast\""), "heartbeat_s"),
+      (good.replacingOccurrences(of: "\"heartbeat_s\": 1", with: "\"heartbeat_s\": 0"), "heartbeat_s"),
+      (good.replacingOccurrences(of: "\"confirm_s\": 5", with: "\"confirm_s\": 5, \"colour\": 1"), "colour"),
+      (good.replacingOccurrences(of: "\"site_id\": \"\(site)\"", with: "\"site_id\": \"elsewhere\""), "site_id"),
+      (siteConfig(version: 2, site: site, brokers: brokerEntry(broker.port), camerasLine: "cam9_power"),
+       "cameras[0].power_line"),
+    ]
+    for (i, (doc, field)) in cases.enumerated() {
+      let before = centre.messages("vigil/\(site)/config/state").count
+      centre.publish("vigil/\(site)/config/set", doc)
+      let state = try #require(await centre.waitFor("vigil/\(site)/config/state", within: 5, after: before) {
+        $0.json?["status"] as? String == "rejected"
+      }, "case \(i)")
+      let error = state.json?["error"] as? String ?? ""
+      if !field.isEmpty { #expect(error.hasPrefix("\(field):"), "case \(i): \(error)") }
+      #expect(await centre.waitFor("vigil/\(site)/event", within: 3) {
+        $0.json?["kind"] as? String == "config_rejected" && ($0.json?["error"] as? String) == error
+      } != nil)
+    }
+    // Binary noise.
+    var noise = Data((0..<512).map { _ in UInt8.random(in: 0...255) })
+    noise[0] = 0xFF
+    let file = agent.dir.appendingPathComponent("noise.bin")
+    try noise.write(to: file)
+    let before = centre.messages("vigil/\(site)/config/state").count
+    Harness.run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1",
+                                           "-t", "vigil/\(site)/config/set", "-f", file.path])
+    #expect(await centre.waitFor("vigil/\(site)/config/state", within: 5, after: before) {
+      $0.json?["status"] as? String == "rejected"
+    } != nil)
+    #expect(agent.isRunning)
+    #expect(await lastHeartbeatVersion(centre, site) == 1)
+    let onDisk = try String(contentsOf: agent.configURL, encoding: .utf8)
+    #expect(onDisk.contains("\"version\": 1"), "the file on disk is untouched")
+  }
+
+  @Test func aHigherVersionIsAppliedAndAnOlderOneRefused() async throws {
+    let broker = try Broker()
+    let site = "t-rc-apply"
+    let (agent, centre) = try await startSite(site, broker: broker)
+    // The centre leaves local-only fields out; the box keeps its own.
+    let v3 = #"{"version": 3, "heartbeat_s": 2, "brokers": [\#(brokerEntry(broker.port))], "confirm_s": 5}"#
+    centre.publish("vigil/\(site)/config/set", v3, retain: true)
+    let applied = await centre.waitFor("vigil/\(site)/config/state", within: 8) {
+      $0.json?["status"] as? String == "applied" && $0.json?["version"] as? Int == 3
+    }
+    #expect(applied != nil, "\(agent.log.text)")
+    #expect(await centre.waitFor("vigil/\(site)/event", within: 3) {
+      $0.json?["kind"] as? String == "config_applied" && $0.json?["version"] as? Int == 3
+    } != nil)
+    #expect(await lastHeartbeatVersion(centre, site) == 3)
+    let onDisk = try String(contentsOf: agent.configURL, encoding: .utf8)
+    #expect(onDisk.contains("\"version\":3") && onDisk.contains("\"site_id\":\"\(site)\""), "\(onDisk)")
+    #expect(FileManager.default.fileExists(atPath: agent.configURL.path + ".last-good"))
+    // Older: refused.
+    let before = centre.messages("vigil/\(site)/config/state").count
+    centre.publish("vigil/\(site)/config/set", #"{"version": 2, "brokers": [\#(brokerEntry(broker.port))]}"#)
+    let refused = await centre.waitFor("vigil/\(site)/config/state", within: 5, after: before) {
+      $0.json?["status"] as? String == "rejected"
+    }
+    #expect((refused?.json?["error"] as? String ?? "").contains("not newer"))
+    #expect(await lastHeartbeatVersion(centre, site) == 3)
+    // The retained v3 comes back on every reconnect: a no-op, not a new "rejected".
+    agent.signal(SIGTERM)
+    _ = await agent.waitExit(10)
+    let n = centre.messages("vigil/\(site)/config/state").count
+    try agent.start()
+    #expect(await centre.waitFor("vigil/\(site)/heartbeat", within: 10) {
+      $0.json?["config_version"] as? Int == 3
+    } != nil)
+    try await Task.sleep(nanoseconds: 1_000_000_000)
+    #expect(!centre.messages("vigil/\(site)/config/state").dropFirst(n).contains {
+      $0.json?["status"] as? String == "rejected"
+    })
+  }
+
+  @Test func aDocumentThatCutsTheLinkIsRolledBackWithinConfirmS() async throws {
+    let broker = try Broker()
+    let site = "t-rc-dead"
+    let (agent, centre) = try await startSite(site, broker: broker)
+    let dead = Harness.freePort()
+    let v2 = #"{"version": 2, "heartbeat_s": 1, "brokers": [\#(brokerEntry(dead))], "confirm_s": 5}"#
+    let sent = Date()
+    centre.publish("vigil/\(site)/config/set", v2, retain: true)
+    let rolled = await centre.waitFor("vigil/\(site)/config/state", within: 15) {
+      $0.json?["status"] as? String == "rolled_back"
+    }
+    #expect(rolled != nil, "\(agent.log.text)")
+    #expect(rolled?.json?["version"] as? Int == 2)
+    // confirm_s is 5: back within it, plus the reconnect to the old broker.
+    #expect((rolled?.at.timeIntervalSince(sent) ?? 99) < 9)
+    #expect(await centre.waitFor("vigil/\(site)/event", within: 3) {
+      $0.json?["kind"] as? String == "config_rolled_back"
+    } != nil)
+    #expect(await lastHeartbeatVersion(centre, site) == 1)
+    // The retained v2 arrives again after that reconnect: it stays refused.
+    try await Task.sleep(nanoseconds: 2_000_000_000)
+    #expect(await lastHeartbeatVersion(centre, site) == 1)
+    let onDisk = try String(contentsOf: agent.configURL, encoding: .utf8)
+    #expect(onDisk.contains("\"version\": 1"))
+  }
+
+  @Test func aRestartWhilePendingRollsBack() async throws {
+    let broker = try Broker()
+    let site = "t-rc-restart"
+    let (agent, centre) = try await startSite(site, broker: broker)
+    let dead = Harness.freePort()
+    let v2 = #"{"version": 2, "brokers": [\#(brokerEntry(dead))], "confirm_s": 60}"#
+    centre.publish("vigil/\(site)/config/set", v2)
+    #expect(await centre.waitFor("vigil/\(site)/config/state", within: 5) {
+      $0.json?["status"] as? String == "pending_confirm"
+    } != nil)
+    try await Task.sleep(nanoseconds: 500_000_000)
+    agent.kill9()
+    try agent.start()
+    let state = await centre.waitFor("vigil/\(site)/config/state", within: 10) {
+      $0.json?["status"] as? String == "rolled_back"
+    }
+    #expect(state?.json?["version"] as? Int == 2, "\(agent.log.text)")
+    #expect(await lastHeartbeatVersion(centre, site) == 1)
+  }
+
+  @Test func withATrustedKeyOnlySignedDocumentsAreApplied() async throws {
+    let broker = try Broker()
+    let site = "t-rc-signed"
+    let keys = Harness.tempDir("keys")
+    let prefix = keys.appendingPathComponent("centre").path
+    let (s, out) = Harness.run(Harness.vigilBinary, ["keygen", prefix])
+    try #require(s == 0, "\(out)")
+    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let mode = try FileManager.default.attributesOfItem(atPath: prefix + ".key")[.posixPermissions] as? Int
+    #expect(mode == 0o600)
+    let (agent, centre) = try await startSite(site, broker: broker, trustedKeys: "[\"\(pub)\"]")
+    let v2 = #"{"version": 2, "heartbeat_s": 1, "brokers": [\#(brokerEntry(broker.port))]}"#
+    // Unsigned: refused.
+    centre.publish("vigil/\(site)/config/set", v2)
+    let r1 = await centre.waitFor("vigil/\(site)/config/state", within: 5) {
+      $0.json?["status"] as? String == "rejected"
+    }
+    #expect((r1?.json?["error"] as? String ?? "").hasPrefix("sig:"))
+    // Forged: signed by another key.
+    let other = keys.appendingPathComponent("stranger").path
+    Harness.run(Harness.vigilBinary, ["keygen", other])
+    let docFile = keys.appendingPathComponent("v2.json")
+    try v2.write(to: docFile, atomically: true, encoding: .utf8)
+    let (_, forged) = Harness.run(Harness.vigilBinary, ["sign", "--key", other + ".key", docFile.path])
+    var n = centre.messages("vigil/\(site)/config/state").count
+    centre.publish("vigil/\(site)/config/set", forged.trimmingCharacters(in: .whitespacesAndNewlines))
+    let r2 = await centre.waitFor("vigil/\(site)/config/state", within: 5, after: n) {
+      $0.json?["status"] as? String == "rejected"
+    }
+    #expect((r2?.json?["error"] as? String ?? "").contains("does not match"), "\(r2?.text ?? "")")
+    // Tampered: a good signature over other bytes.
+    let (_, good) = Harness.run(Harness.vigilBinary, ["sign", "--key", prefix + ".key", docFile.path])
+    let envelope = try #require(
+      try JSONSerialization.jsonObject(with: Data(good.utf8)) as? [String: String])
+    let tampered = #"{"doc": "\#(Data(#"{"version": 9, "brokers": []}"#.utf8).base64EncodedString())", "sig": "\#(envelope["sig"] ?? "")"}"#
+    n = centre.messages("vigil/\(site)/config/state").count
+    centre.publish("vigil/\(site)/config/set", tampered)
+    #expect(await centre.waitFor("vigil/\(site)/config/state", within: 5, after: n) {
+      $0.json?["status"] as? String == "rejected"
+    } != nil)
+    // Signed with the trusted key: applied.
+    centre.publish("vigil/\(site)/config/set", good.trimmingCharacters(in: .whitespacesAndNewlines))
+    #expect(await centre.waitFor("vigil/\(site)/config/state", within: 8) {
+      $0.json?["status"] as? String == "applied" && $0.json?["version"] as? Int == 2
+    } != nil, "\(agent.log.text)")
+    #expect(await lastHeartbeatVersion(centre, site) == 2)
+  }
+
+  @Test func commandsAnswerOnCmdResult() async throws {
+    let broker = try Broker()
+    let site = "t-rc-cmd"
+    let (agent, centre) = try await startSite(site, broker: broker)
+    let cases: [(String, Any, Bool, String)] = [
+      (#"{"id":"c-1","line":"status"}"#, "c-1", true, "site \(site)"),
+      (#"{"id":"c-2","line":"frobnicate now"}"#, "c-2", false, "unknown command"),
+      (#"{"id":7,"line":"help"}"#, 7, true, "status"),
+      (#"{"id":"c-4","line":"config"}"#, "c-4", true, "version 1"),
+      (#"{"id":"c-5"}"#, "c-5", false, "needs a \"line\""),
+      (#"{"line":"status"}"#, NSNull(), false, "needs an \"id\""),
+      ("not json", NSNull(), false, "must be a JSON object"),
+    ]
+    for (i, (request, id, ok, text)) in cases.enumerated() {
+      let n = centre.messages("vigil/\(site)/cmd/result").count
+      centre.publish("vigil/\(site)/cmd", request)
+      let r = try #require(await centre.waitFor("vigil/\(site)/cmd/result", within: 5, after: n),
+                           "case \(i): \(agent.log.text)")
+      let json = try #require(r.json)
+      #expect(json["ok"] as? Bool == ok, "case \(i): \(r.text)")
+      #expect((json["output"] as? String ?? "").contains(text), "case \(i): \(r.text)")
+      if let s = id as? String { #expect(json["id"] as? String == s) }
+      if let v = id as? Int { #expect(json["id"] as? Int == v) }
+      if id is NSNull { #expect(json["id"] is NSNull) }
+      #expect(!r.retained)
+    }
+  }
+
+  @Test func configOutputMasksSecrets() async throws {
+    let broker = try Broker()
+    let site = "t-rc-mask"
+    let agent = try AgentProcess(config: testConfig(
+      site: site, brokers: brokerEntry(broker.port, "\"username\": \"u\", \"password\": \"hunter2\"")))
+    let centre = try await Centre(port: broker.port)
+    try agent.start()
+    #expect(await centre.waitFor("vigil/\(site)/heartbeat", within: 10) != nil)
+    centre.publish("vigil/\(site)/cmd", #"{"id":"m","line":"config"}"#)
+    let r = try #require(await centre.waitFor("vigil/\(site)/cmd/result", within: 5))
+    #expect(!r.text.contains("hunter2"))
+    #expect(r.text.contains("****"))
+  }
+}
