@@ -167,16 +167,21 @@ final class Broker {
     }
   }
 
-  /// Ends the broker at once. SIGKILL: children of the test runner inherit its blocked signal
-  /// mask (Dispatch's threads block SIGTERM), so SIGTERM would wait forever.
   func stop() {
-    guard let p = process else { return }
-    kill(p.processIdentifier, SIGKILL)
-    p.waitUntilExit()
+    process?.killAndWait()
     process = nil
   }
 
   deinit { stop() }
+}
+
+extension Process {
+  /// Ends a fixture at once. SIGKILL: children of the test runner inherit its blocked signal
+  /// mask (Dispatch's threads block SIGTERM), so SIGTERM would wait forever.
+  func killAndWait() {
+    if isRunning { kill(processIdentifier, SIGKILL) }
+    waitUntilExit()
+  }
 }
 
 struct HarnessError: Error, CustomStringConvertible {
@@ -281,9 +286,7 @@ final class Centre: @unchecked Sendable {
   }
 
   func stop() {
-    guard let p = process else { return }
-    kill(p.processIdentifier, SIGKILL)
-    p.waitUntilExit()
+    process?.killAndWait()
     process = nil
   }
 
@@ -330,17 +333,9 @@ final class AgentProcess {
     return ended ? p.terminationStatus : nil
   }
 
-  func kill9() {
-    signal(SIGKILL)
-    process?.waitUntilExit()
-  }
+  func kill9() { process?.killAndWait() }
 
-  deinit {
-    if let p = process, p.isRunning {
-      kill(p.processIdentifier, SIGKILL)
-      p.waitUntilExit()
-    }
-  }
+  deinit { process?.killAndWait() }
 }
 
 /// A config document for tests, with short intervals.
