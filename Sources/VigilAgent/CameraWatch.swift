@@ -88,6 +88,10 @@ final class CameraWatch: AgentPart {
       agent.startFailure = why
       return
     }
+    // A gateway often starts with its cabinet, after a power cut: its cameras boot too, and get
+    // their boot time before a silent one counts as unreachable (or is power-cycled).
+    let t = now
+    for cam in cameras { cam.health.mayBeBooting(nowMs: t) }
     scheduleProbes()
     agent.loop.after(ms: 0) { [self] in self.probeRound() }
   }
@@ -229,9 +233,13 @@ final class CameraWatch: AgentPart {
       inputs.append((l.name, LineDebounce(debounceMs: l.debounceMs)))
       sample(l.name, nowMs: t)
     }
-    for cam in cameras {
+    // The driver drives every relay on as it requests the line.
+    for cam in cameras where cam.config.relayLine != nil {
       cam.relayOn = true
-      if cam.config.relayLine != nil { handle(cam, cam.health.relay(on: true, nowMs: t)) }
+      if !cam.health.relayOn {
+        cam.policy.relaySetByHand()
+        handle(cam, cam.health.relay(on: true, nowMs: t))
+      }
     }
     Log.info("board \(b.name): \(b.lines.count) lines open (\(b.driver == .sim ? "sim" : "gpiod"))")
     service()

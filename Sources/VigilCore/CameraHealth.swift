@@ -154,6 +154,12 @@ public struct CameraHealth {
     return out
   }
 
+  /// The camera may be booting now (the agent has just started, and the cabinet with it):
+  /// failed probes within the boot time are not held against it, as after a power return.
+  public mutating func mayBeBooting(nowMs: Int64) {
+    bootUntilMs = nowMs + tuning.bootMs
+  }
+
   /// Reports returns that have held; call at `deadlineMs`.
   public mutating func tick(nowMs: Int64) -> [Event] {
     var out: [Event] = []

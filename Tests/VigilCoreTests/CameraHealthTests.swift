@@ -98,6 +98,18 @@ import Testing
     #expect(h.powerWord == "unknown")
   }
 
+  @Test func atStartACameraMayBeBooting() {
+    var h = CameraHealth(tuning: tuning, hasPowerLine: false, nowMs: 0)
+    h.mayBeBooting(nowMs: 0)
+    #expect(h.probe(ok: false, nowMs: 10_000) == [])
+    #expect(h.probe(ok: false, nowMs: 50_000) == [])
+    #expect(h.state == .unknown)
+    // Boot time over: now failures count.
+    #expect(h.probe(ok: false, nowMs: 60_000) == [])
+    #expect(h.probe(ok: false, nowMs: 70_000)
+      == [.unreachable(failures: 2), .stateChanged(from: .unknown, to: .noLink)])
+  }
+
   @Test func failedSnapshotsOfAnAnsweringCameraMeanNoVideo() {
     var h = healthyCamera()
     _ = h.snapshot(ok: false, nowMs: 1000)

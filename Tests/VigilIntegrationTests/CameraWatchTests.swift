@@ -199,3 +199,33 @@ import Testing
     #expect(out.contains("board line \"cam1_power\": no GPIO chip \"nosuchchip\""), "\(out)")
   }
 }
+
+extension CameraWatchTests {
+  @Test func aReloadAddsACameraAndDropsTheDoorLine() async throws {
+    let s = try await startSite()
+    defer { s.agent.kill9() }
+    #expect(await s.centre.waitForCamera(s.root, "cam1", within: 15) {
+      $0["state"] as? String == "healthy"
+    } != nil, "\(s.agent.log.text)")
+    let cam2 = try FakeCamera()
+    var text = try String(contentsOf: s.agent.configURL, encoding: .utf8)
+    text = text.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 2")
+    text = text.replacingOccurrences(of: "\"door_line\": \"door\", ", with: "")
+    text = text.replacingOccurrences(of: "\"relay_line\": \"cam1_relay\"}", with: """
+      "relay_line": "cam1_relay"}, {"id": "cam2", "host": "127.0.0.1", "probe_port": \(cam2.port)}
+      """)
+    try text.write(to: s.agent.configURL, atomically: true, encoding: .utf8)
+    s.agent.signal(SIGHUP)
+    let hb = await s.centre.waitFor("\(s.root)/heartbeat", within: 10) { seen in
+      guard let j = seen.json, j["config_version"] as? Int == 2,
+        let cams = j["cameras"] as? [[String: Any]] else { return false }
+      return cams.contains { $0["id"] as? String == "cam2" && $0["state"] as? String == "healthy" }
+    }
+    #expect(hb != nil, "\(s.agent.log.text)")
+    let board = hb?.json?["board"] as? [String: Any]
+    #expect(board?["door"] as? String == "unknown")
+    #expect(board?["mains"] as? String == "ok")
+    let cams = hb?.json?["cameras"] as? [[String: Any]]
+    #expect(cams?.first { $0["id"] as? String == "cam1" }?["state"] as? String == "healthy")
+  }
+}
