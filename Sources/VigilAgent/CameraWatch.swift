@@ -20,6 +20,8 @@ final class CameraWatch: AgentPart {
     var cycleReason = ""
     /// A snapshot is wanted as soon as the camera answers: its power came back, or it was cycled.
     var snapshotDue = false
+    /// A technician asked for this probe (`probe CAM`): its result goes to the log.
+    var probeAsked = false
 
     init(_ config: Config.Camera, health: CameraHealth, policy: PowerCyclePolicy) {
       self.config = config
@@ -392,7 +394,12 @@ final class CameraWatch: AgentPart {
     let t = now
     cam.lastProbe = result
     cam.lastProbeAtMs = t
-    Log.debug("probe \(cam.config.id): \(result.detail)")
+    if cam.probeAsked {
+      cam.probeAsked = false
+      Log.info("probe \(cam.config.id): \(result.ok ? result.detail : "no answer: " + result.detail)")
+    } else {
+      Log.debug("probe \(cam.config.id): \(result.detail)")
+    }
     handle(cam, cam.health.probe(ok: result.ok, nowMs: t))
     if result.ok && cam.snapshotDue {
       cam.snapshotDue = false
@@ -634,6 +641,7 @@ final class CameraWatch: AgentPart {
       out += "not probed yet"
     }
     out += "; state \(cam.health.state.rawValue)\n"
+    cam.probeAsked = true
     if cam.probe != nil {
       out += "a probe is under way; see \"cameras\" in a moment\n"
     } else {
