@@ -28,7 +28,7 @@ let package = Package(
     // Thin executable.
     .executableTarget(name: "vigil", dependencies: ["VigilAgent"]),
     .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
-    .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilCore"]),
+    .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilCore", "VigilAgent"]),
   ],
   swiftLanguageModes: [.v5]
 )

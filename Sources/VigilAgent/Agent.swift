@@ -15,6 +15,9 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   private var heartbeatSeq = 0
   let startMs: Int64
   private var stopping = false
+  /// Set by a part that cannot start (a GPIO line in use, a missing chip): the agent then says
+  /// why and exits 1 rather than run blind.
+  var startFailure: String?
   private var shutdownMid: Int32?
 
   var config: Config { loaded.config }
@@ -37,6 +40,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     registerCommands()
     add(RemoteConfig(agent: self))
     add(RemoteCommands(agent: self))
+    add(CameraWatch(agent: self))
   }
 
   func add(_ part: any AgentPart) { parts.append(part) }
@@ -73,6 +77,11 @@ public final class Agent: BrokerSessionDelegate, Outbox {
       + "config version \(config.version)")
     loop.onSignal = { [self] signo in self.signal(signo) }
     for p in parts { p.start() }
+    if let why = startFailure {
+      Log.error(why)
+      for p in parts { p.stop() }
+      return 1
+    }
     session.start()
     scheduleHeartbeat()
     do { try loop.run() } catch {

@@ -351,3 +351,193 @@ func testConfig(site: String = "t-\(UUID().uuidString.prefix(6).lowercased())",
 func brokerEntry(_ port: Int, _ more: String = "") -> String {
   "{\"host\": \"127.0.0.1\", \"port\": \(port)\(more.isEmpty ? "" : ", " + more)}"
 }
+
+/// A fake camera: a TCP listener on a loopback port that accepts and hangs up, as a camera's
+/// RTSP port answers a probe. `close()` makes the port refuse, as a hung camera's would;
+/// `open()` brings it back on the same port.
+final class FakeCamera: @unchecked Sendable {
+  let port: Int
+  private let lock = NSLock()
+  private var fd: Int32 = -1
+
+  init(port: Int = Harness.freePort(), listening: Bool = true) throws {
+    self.port = port
+    if listening { try open() }
+  }
+
+  var isOpen: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return fd >= 0
+  }
+
+  func open() throws {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var one: Int32 = 1
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    let r = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard r == 0, listen(s, 64) == 0 else {
+      Foundation.close(s)
+      throw HarnessError("fake camera cannot listen on \(port): errno \(errno)")
+    }
+    lock.lock()
+    fd = s
+    lock.unlock()
+    let t = Thread { [self] in
+      while true {
+        let c = accept(s, nil, nil)
+        if c < 0 { break }
+        Foundation.close(c)
+      }
+    }
+    t.start()
+  }
+
+  /// Stops listening: connects to the port are refused from now on.
+  func close() {
+    lock.lock()
+    let s = fd
+    fd = -1
+    lock.unlock()
+    if s >= 0 {
+      shutdown(s, Int32(SHUT_RDWR))
+      Foundation.close(s)
+    }
+  }
+
+  deinit { close() }
+}
+
+/// The simulated board of a test: a folder with one file per line holding its level, and the
+/// board file that names it (`driver: sim`).
+final class SimBoardDir: @unchecked Sendable {
+  let dir: URL
+  let boardURL: URL
+  let lines: [String: (input: Bool, debounceMs: Int)]
+
+  /// `lines`: name → (input or output, debounce). Inputs start at 1 (present).
+  init(in parent: URL, lines: [String: (input: Bool, debounceMs: Int)]) throws {
+    dir = parent.appendingPathComponent("sim")
+    boardURL = parent.appendingPathComponent("board.json")
+    self.lines = lines
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    var entries: [String] = []
+    for (name, l) in lines.sorted(by: { $0.key < $1.key }) {
+      if l.input {
+        entries.append("\"\(name)\": {\"direction\": \"input\", \"debounce_ms\": \(l.debounceMs)}")
+        try "1\n".write(to: dir.appendingPathComponent(name), atomically: false, encoding: .utf8)
+      } else {
+        entries.append("\"\(name)\": {\"direction\": \"output\"}")
+      }
+    }
+    let text = "{\"name\": \"test-sim\", \"driver\": \"sim\", \"dir\": \"sim\", \"lines\": {"
+      + entries.joined(separator: ", ") + "}}"
+    try text.write(to: boardURL, atomically: true, encoding: .utf8)
+  }
+
+  /// Sets an input line as `echo V > FILE` does (truncate, write), or as an editor does
+  /// (write a new file, rename it over the old one).
+  func set(_ name: String, _ level: Int, byRename: Bool = false) {
+    let url = dir.appendingPathComponent(name)
+    if byRename {
+      let tmp = dir.appendingPathComponent(".\(name).new")
+      try? "\(level)\n".write(to: tmp, atomically: false, encoding: .utf8)
+      rename(tmp.path, url.path)
+    } else {
+      let fd = Foundation.open(url.path, O_WRONLY | O_TRUNC | O_CREAT, 0o644)
+      _ = "\(level)\n".withCString { Foundation.write(fd, $0, 2) }
+      Foundation.close(fd)
+    }
+  }
+
+  /// The level a line's file holds now, nil if missing or garbled.
+  func level(_ name: String) -> Int? {
+    guard let s = try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+    else { return nil }
+    return Int(s.trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+}
+
+/// Watches one line file in the background and records each level it takes, so a relay that
+/// is off for one second is seen however the test is scheduled.
+final class LineRecorder: @unchecked Sendable {
+  private let lock = NSLock()
+  private var levels: [Int] = []
+  private var running = true
+
+  init(_ board: SimBoardDir, _ name: String) {
+    let t = Thread { [self] in
+      while self.isRunning {
+        if let v = board.level(name) {
+          self.lock.lock()
+          if self.levels.last != v { self.levels.append(v) }
+          self.lock.unlock()
+        }
+        usleep(10_000)
+      }
+    }
+    t.start()
+  }
+
+  private var isRunning: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return running
+  }
+
+  /// The levels seen so far, each change once: e.g. [1, 0, 1] for one power cycle.
+  var history: [Int] {
+    lock.lock()
+    defer { lock.unlock() }
+    return levels
+  }
+
+  func stop() {
+    lock.lock()
+    running = false
+    lock.unlock()
+  }
+
+  deinit { stop() }
+}
+
+extension Centre {
+  /// The events of `kind` seen so far on `R/event`.
+  func events(_ root: String, _ kind: String) -> [[String: Any]] {
+    messages("\(root)/event").compactMap { $0.json }.filter { $0["kind"] as? String == kind }
+  }
+
+  /// Waits for an event of `kind` (matching `match`) and returns it with when it was seen.
+  func waitForEvent(_ root: String, _ kind: String, within seconds: Double,
+                    _ match: @escaping ([String: Any]) -> Bool = { _ in true }) async
+    -> ([String: Any], Date)?
+  {
+    guard let seen = await waitFor("\(root)/event", within: seconds, { s in
+      guard let j = s.json, j["kind"] as? String == kind else { return false }
+      return match(j)
+    }), let j = seen.json else { return nil }
+    return (j, seen.at)
+  }
+
+  /// The camera entry `id` of the heartbeats seen after `after` heartbeats, first match.
+  func waitForCamera(_ root: String, _ id: String, within seconds: Double, after: Int = 0,
+                     _ match: @escaping ([String: Any]) -> Bool) async -> [String: Any]? {
+    var found: [String: Any]?
+    _ = await waitFor("\(root)/heartbeat", within: seconds, after: after) { s in
+      guard let cams = s.json?["cameras"] as? [[String: Any]],
+        let cam = cams.first(where: { $0["id"] as? String == id }), match(cam)
+      else { return false }
+      found = cam
+      return true
+    }
+    return found
+  }
+}
