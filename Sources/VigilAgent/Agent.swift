@@ -35,6 +35,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     session.delegate = self
     events = EventLog(bootId: bootId, topic: { [self] in "\(self.topicRoot)/event" }, outbox: self)
     registerCommands()
+    registerSelftest()
+    add(SerialConsole(agent: self))
   }
 
   func add(_ part: any AgentPart) { parts.append(part) }
