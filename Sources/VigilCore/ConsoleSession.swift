@@ -180,7 +180,13 @@ public final class ConsoleSession {
   private func handleLine(_ line: String, nowMs: Int64) {
     switch state {
     case .locked:
-      if nowMs >= lockedUntilMs { unlock(nowMs) } else { lockedNotice(nowMs) }
+      if nowMs >= lockedUntilMs {
+        unlock(nowMs)
+      } else if line.isEmpty {
+        greet(nowMs)  // someone just connected: which site, and why no prompt
+      } else {
+        lockedNotice(nowMs)
+      }
     case .loggedOut:
       if line.isEmpty {
         greet(nowMs)
