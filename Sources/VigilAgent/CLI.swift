@@ -40,8 +40,7 @@ public enum CLI {
 
     Reads a technician PIN, one line on standard input (asked for without echo on a
     terminal), and prints its Argon2id hash for the config's "console": {"pin_hash": …}.
-    A PIN is \(PinRule.minDigits) to \(PinRule.maxDigits) digits. Exit status 0 with the hash;
-    1 when the PIN is refused.
+    A PIN is 6 to 12 digits. Exit status 0 with the hash; 1 when the PIN is refused.
       -h, --help          this text
     """
 
@@ -184,8 +183,7 @@ public enum CLI {
     switch readPinLine() {
     case .pin(let s): pin = s
     case .tooLong:
-      err("vigil pin-hash: the line is too long (a PIN is \(PinRule.minDigits) to "
-        + "\(PinRule.maxDigits) digits)")
+      err("vigil pin-hash: the line is too long (a PIN is 6 to 12 digits)")
       return 1
     case .unreadable(let why):
       err("vigil pin-hash: cannot read standard input: \(why)")

@@ -143,31 +143,37 @@ final class SerialConsole: AgentPart {
 
   private func report(_ event: ConsoleSession.Event) {
     let device = settings?.device ?? ""
+    var kind = ""
+    var failures: Int? = nil
+    var lockoutS: Int? = nil
+    var reason: String? = nil
     switch event {
     case .login:
       Log.notice("console: technician logged in on \(device)")
-      agent.events.emit("console_login") { w in w.field("device", device) }
-    case .loginFailed(let failures):
-      Log.warning("console: wrong PIN on \(device) (\(failures) in a row)")
-      agent.events.emit("console_login_failed") { w in
-        w.field("device", device)
-        w.field("failures", failures)
-      }
-    case .locked(let failures, let seconds):
-      Log.warning("console: locked for \(seconds) s after \(failures) wrong PINs")
-      agent.events.emit("console_locked") { w in
-        w.field("device", device)
-        w.field("failures", failures)
-        w.field("lockout_s", seconds)
-      }
+      kind = "console_login"
+    case .loginFailed(let n):
+      Log.warning("console: wrong PIN on \(device) (\(n) in a row)")
+      kind = "console_login_failed"
+      failures = n
+    case .locked(let n, let seconds):
+      Log.warning("console: locked for \(seconds) s after \(n) wrong PINs")
+      kind = "console_locked"
+      failures = n
+      lockoutS = seconds
     case .unlocked:
       Log.notice("console: lockout over")
-    case .logout(let reason):
-      Log.notice("console: technician logged out (\(reason))")
-      agent.events.emit("console_logout") { w in
-        w.field("device", device)
-        w.field("reason", reason)
-      }
+      return
+    case .logout(let why):
+      Log.notice("console: technician logged out (\(why))")
+      kind = "console_logout"
+      reason = why
+    }
+    // One call site for every kind: each closure given to emit is compiled on its own.
+    agent.events.emit(kind) { w in
+      w.field("device", device)
+      if let n = failures { w.field("failures", n) }
+      if let s = lockoutS { w.field("lockout_s", s) }
+      if let r = reason { w.field("reason", r) }
     }
   }
 

@@ -48,14 +48,13 @@ public enum PinRule {
 
   /// Why `pin` is not a PIN, or nil when it is one.
   public static func problem(_ pin: String) -> String? {
-    if pin.isEmpty { return "no PIN given (a PIN is \(minDigits) to \(maxDigits) digits)" }
+    // The limits are spelled out: each interpolation costs code in the Embedded binary.
+    if pin.isEmpty { return "no PIN given (a PIN is 6 to 12 digits)" }
     for b in pin.utf8 where b < 0x30 || b > 0x39 {
-      return "a PIN is digits only (0-9), \(minDigits) to \(maxDigits) of them"
+      return "a PIN is digits only (0-9), 6 to 12 of them"
     }
     let n = pin.utf8.count
-    if n < minDigits || n > maxDigits {
-      return "a PIN is \(minDigits) to \(maxDigits) digits (got \(n))"
-    }
+    if n < minDigits || n > maxDigits { return "a PIN is 6 to 12 digits (got \(n))" }
     return nil
   }
 }

@@ -252,7 +252,7 @@ final class ConsoleRig {
     let lines = String(decoding: TerminalText.render(long), as: UTF8.self)
       .split(separator: "\r\n", omittingEmptySubsequences: false).dropLast()
     #expect(lines.count == 2)
-    for l in lines { #expect(l.count <= 80) }
+    for l in lines { #expect(l.count <= 80 && !l.hasSuffix(" ")) }
     #expect(lines[1].hasPrefix("  "))
     #expect(lines.joined().replacingSpaces() == long.replacingSpaces())
   }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The serial cable of the console tests: two linked pseudo-terminals made by
-/// `Tests/Fixtures/cable.py`. The agent opens `agentEnd` as its `console.device`; picocom opens
+/// `Scripts/lib/serial-cable.py`. The agent opens `agentEnd` as its `console.device`; picocom opens
 /// `technicianEnd`. `unplug()` closes the line as pulling out a USB adapter does.
 final class Cable {
   let dir: URL
@@ -20,7 +20,7 @@ final class Cable {
   func plugIn() throws {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Technician.python)
-    p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/cable.py").path, dir.path]
+    p.arguments = [Harness.root.appendingPathComponent("Scripts/lib/serial-cable.py").path, dir.path]
     let pipe = Pipe()
     log = LineCollector()
     p.standardOutput = pipe

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""A serial cable between two pseudo-terminals, for the console tests.
+"""A serial cable between two pseudo-terminals, for the console tests and the demo.
 
-    cable.py DIR
+    Scripts/lib/serial-cable.py DIR
 
 Creates DIR/agent and DIR/technician, links to the slave sides of two pseudo-terminals, and
 copies bytes between their masters: what a program writes to one end arrives at the other, as
