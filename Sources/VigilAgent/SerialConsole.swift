@@ -77,6 +77,8 @@ final class SerialConsole: AgentPart {
       maxLine: Commands.maxLine, restored: restored, nowMs: now,
       checkPin: { [self] pin in self.check(pin) },
       run: { [self] line in
+        // What a technician ran, for the log (a PIN never gets here: only logged-in lines do).
+        Log.info("console: \(line)")
         let r = self.agent.commands.run(line, origin: .console)
         return (r.ok, r.output)
       },

@@ -201,7 +201,7 @@ public final class ConsoleSession {
     case .loggedIn:
       if line.isEmpty {
         prompt(nowMs)
-      } else if line == "exit" {
+      } else if line == "exit" || line.hasPrefix("exit ") {
         logout("exit", nowMs: nowMs)
       } else {
         let result = run(line)
@@ -230,7 +230,7 @@ public final class ConsoleSession {
       saveRecord(nowMs)
       let seconds = Int(lockoutMs / 1000)
       report(.locked(failures: failures, seconds: seconds))
-      say("Wrong PIN. \(failures) wrong PINs: the console is locked for \(seconds) s.")
+      say("Wrong PIN. After \(failures) wrong PINs the console is locked for \(seconds) s.")
       editor.echo = .masked
       return
     }

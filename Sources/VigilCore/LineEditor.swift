@@ -1,6 +1,7 @@
 /// Turns the bytes a serial terminal sends into lines, with the editing a technician expects and
 /// nothing that line noise can abuse: printable ASCII is taken and echoed, backspace and DEL
-/// erase (`"\b \b"`), Ctrl-C and Ctrl-U clear the line, CR, LF or CRLF end it. Escape sequences
+/// erase (`"\b \b"`), Ctrl-W erases a word, Ctrl-C and Ctrl-U clear the line, CR, LF or CRLF
+/// end it. Escape sequences
 /// (arrow keys, function keys) are swallowed. Any other control byte or a byte ≥ 0x80 starts a
 /// burst of noise: from there every byte (line ends and Ctrl-C included) is swallowed unechoed
 /// until the line has been quiet for `noiseQuietMs`; then the line is thrown away and the caller
@@ -84,11 +85,8 @@ public struct LineEditor {
       // The LF of a CRLF pair ends nothing: the CR did.
       return wasCR ? nil : endLine(nowMs: nowMs, out: &out)
     case 0x08, 0x7F:
-      if !text.isEmpty {
-        // A line once past the limit stays refused: what was cut off is not on screen either.
-        text.removeLast()
-        if showsEcho { out += Self.erase }
-      }
+      // A line once past the limit stays refused: what was cut off is not on screen either.
+      if !text.isEmpty { eraseLast(&out) }
       return nil
     case 0x03:
       out += Array("^C".utf8)
@@ -97,6 +95,11 @@ public struct LineEditor {
     case 0x15:
       if showsEcho { for _ in text { out += Self.erase } }
       reset()
+      return nil
+    case 0x17:
+      // Ctrl-W: the last word and the spaces after it.
+      while text.last == 0x20 { eraseLast(&out) }
+      while let last = text.last, last != 0x20 { eraseLast(&out) }
       return nil
     case 0x1B:
       escape = .start
@@ -161,6 +164,11 @@ public struct LineEditor {
     }
     text.append(b)
     if showsEcho { out.append(echo == .masked ? 0x2A : b) }
+  }
+
+  private mutating func eraseLast(_ out: inout [UInt8]) {
+    text.removeLast()
+    if showsEcho { out += Self.erase }
   }
 
   private mutating func markNoise(_ nowMs: Int64) {

@@ -51,6 +51,14 @@ private func type(_ editor: inout LineEditor, _ s: String, nowMs: Int64 = 0)
     #expect(u.echo == "abc" + String(repeating: "\u{8} \u{8}", count: 3) + "help\r\n")
   }
 
+  @Test func ctrlWErasesTheLastWord() {
+    var e = LineEditor(maxLength: 80)
+    let r = type(&e, "relay cam1  \u{17}cam2 on\r")
+    #expect(r.events == [.line("relay cam2 on")])
+    #expect(r.echo.hasPrefix("relay cam1  " + String(repeating: "\u{8} \u{8}", count: 6) + "cam2"))
+    #expect(!e.inNoise)
+  }
+
   @Test func maskedEchoShowsStarsAndNoneShowsNothing() {
     var e = LineEditor(maxLength: 80)
     e.echo = .masked
