@@ -108,6 +108,10 @@ public final class ConsoleSession {
   public func attach(nowMs: Int64) {
     editor.reset()
     lastInputMs = nowMs
+    if state == .locked && nowMs >= lockedUntilMs {
+      unlock(nowMs)  // served while the device was away, before the next tick
+      return
+    }
     pending += Self.crlf
     greet(nowMs)
   }

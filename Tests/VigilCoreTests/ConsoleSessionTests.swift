@@ -163,6 +163,15 @@ final class ConsoleRig {
     #expect(served.session.state == .loggedOut)
   }
 
+  @Test func aLockoutServedWhileTheDeviceWasAwayEndsOnAttach() {
+    let rig = ConsoleRig(lockoutS: 10, restored: ConsoleLockout(failures: 5, remainingS: 10))
+    rig.now += 10_000  // no tick yet
+    let shown = rig.attach()
+    #expect(shown.contains("Console unlocked."))
+    #expect(shown.hasSuffix("PIN: "))
+    #expect(rig.session.state == .loggedOut)
+  }
+
   @Test func aShorterLockoutSettingShortensTheCurrentLockout() {
     let rig = ConsoleRig(lockoutS: 600)
     _ = rig.attach()
