@@ -41,6 +41,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     add(RemoteConfig(agent: self))
     add(RemoteCommands(agent: self))
     add(CameraWatch(agent: self))
+    registerSelftest()
+    add(SerialConsole(agent: self))
   }
 
   func add(_ part: any AgentPart) { parts.append(part) }

@@ -14,6 +14,7 @@ public enum CLI {
       keygen PREFIX             make an Ed25519 key pair for signing configs: PREFIX.key
                                 (secret, mode 0600) and PREFIX.pub (the public key, base64)
       sign --key KEY FILE       print the signed envelope {"doc":…,"sig":…} for FILE
+      pin-hash                  read a technician PIN on standard input, print its hash
       version                   print the version
       help                      this text
 
@@ -37,6 +38,15 @@ public enum CLI {
     the field and the reason.
     """
 
+  static let pinHashUsage = """
+    usage: vigil pin-hash < FILE
+
+    Reads a technician PIN, one line on standard input (asked for without echo on a
+    terminal), and prints its Argon2id hash for the config's "console": {"pin_hash": …}.
+    A PIN is 6 to 12 digits. Exit status 0 with the hash; 1 when the PIN is refused.
+      -h, --help          this text
+    """
+
   /// Entry point; returns the process exit status.
   public static func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
@@ -56,6 +66,7 @@ public enum CLI {
     case "check-config": return checkConfig(subArgc, subArgv)
     case "keygen": return keygen(subArgc, subArgv)
     case "sign": return sign(subArgc, subArgv)
+    case "pin-hash": return pinHash(subArgc, subArgv)
     case "version", "--version", "-V":
       out("vigil \(Messages.version)")
       return 0
@@ -253,6 +264,80 @@ public enum CLI {
     w.endObject()
     out(w.text)
     return 0
+  }
+
+  static func pinHash(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
+    -> Int32
+  {
+    let p = parse(argc, argv, short: "h", long: [("help", false, "h")])
+    if let e = p.error { return usageError("pin-hash", e, pinHashUsage) }
+    if p.options.contains(where: { $0.0 == "h" }) {
+      out(pinHashUsage)
+      return 0
+    }
+    if !p.operands.isEmpty {
+      return usageError("pin-hash", "unexpected \"\(p.operands[0])\" (the PIN is read on standard "
+        + "input, never from the command line, where `ps` would show it)", pinHashUsage)
+    }
+    let pin: String
+    switch readPinLine() {
+    case .pin(let s): pin = s
+    case .tooLong:
+      err("vigil pin-hash: the line is too long (a PIN is 6 to 12 digits)")
+      return 1
+    case .unreadable(let why):
+      err("vigil pin-hash: cannot read standard input: \(why)")
+      return 1
+    }
+    if let problem = PinRule.problem(pin) {
+      err("vigil pin-hash: \(problem)")
+      return 1
+    }
+    guard let hash = PinHash.make(pin) else {
+      err("vigil pin-hash: libsodium could not make the hash (out of memory?)")
+      return 1
+    }
+    out(hash)
+    return 0
+  }
+
+  enum PinLine {
+    case pin(String)
+    case tooLong
+    case unreadable(String)
+  }
+
+  /// The first line of standard input without its line end. On a terminal, asks on stderr and
+  /// turns echo off while the PIN is typed.
+  static func readPinLine() -> PinLine {
+    var saved = termios()
+    let terminal = isatty(0) == 1 && tcgetattr(0, &saved) == 0
+    if terminal {
+      var quiet = saved
+      quiet.c_lflag &= ~tcflag_t(ECHO)
+      tcsetattr(0, TCSANOW, &quiet)
+      try? Sys.writeAll(2, Array("PIN: ".utf8))
+    }
+    defer {
+      if terminal {
+        tcsetattr(0, TCSANOW, &saved)
+        try? Sys.writeAll(2, [0x0A])
+      }
+    }
+    var line: [UInt8] = []
+    var byte: UInt8 = 0
+    while true {
+      let r = CVigil.read(0, &byte, 1)
+      if r < 0 {
+        if Sys.errno == EINTR { continue }
+        return .unreadable(SystemError("read", errno: Sys.errno).message)
+      }
+      if r == 0 || byte == 0x0A { break }
+      line.append(byte)
+      if line.count > 64 { return .tooLong }
+    }
+    if line.last == 0x0D { line.removeLast() }
+    return .pin(String(decoding: line, as: UTF8.self))
   }
 
   static func usageError(_ command: String, _ message: String, _ text: String) -> Int32 {
