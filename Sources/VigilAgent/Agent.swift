@@ -11,6 +11,10 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   let commands = Commands()
   private(set) var events: EventLog!
   private(set) var parts: [any AgentPart] = []
+  /// Every event and snapshot goes through it (Spool.swift).
+  private(set) var spool: Spool!
+  /// Snapshots of the cameras (Snapshots.swift): `onSnapshotResult` and `requestSnapshot`.
+  private(set) var snapshots: Snapshots!
   private var heartbeatTimer: EventLoop.Timer?
   private var heartbeatSeq = 0
   let startMs: Int64
@@ -35,6 +39,10 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     session.delegate = self
     events = EventLog(bootId: bootId, topic: { [self] in "\(self.topicRoot)/event" }, outbox: self)
     registerCommands()
+    spool = Spool(agent: self)
+    add(spool)
+    snapshots = Snapshots(agent: self)
+    add(snapshots)
   }
 
   func add(_ part: any AgentPart) { parts.append(part) }
@@ -169,12 +177,11 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     return hb
   }
 
-  // MARK: Outbox (until the spool stands behind it)
+  // MARK: Outbox
 
-  func send(topic: String, payload: [UInt8], captureMs: Int64) {
-    if session.publish(topic, payload, qos: 1, retain: false) == nil {
-      Log.warning("not connected: message for \(topic) not sent")
-    }
+  /// Every event and snapshot is stored in the spool first, connected or not.
+  func send(topic: String, payload: [UInt8], captureMs: Int64, kind: SpoolRecord.Kind) {
+    spool.enqueue(kind: kind, topic: topic, payload: payload, captureMs: captureMs)
   }
 
   // MARK: BrokerSessionDelegate

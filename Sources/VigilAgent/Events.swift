@@ -1,11 +1,18 @@
 import VigilCore
 import VigilPlatform
 
-/// Where messages that must arrive go: events and snapshots. The spool (issue 4) stands behind
-/// this; until then a message goes straight to the broker when connected.
+/// Where messages that must arrive go: events and snapshots. The spool stands behind it: each
+/// message is stored on disk first and removed only after the broker's PUBACK.
 protocol Outbox: AnyObject {
   /// Queues `payload` for `topic`, captured at `captureMs` (Unix ms).
-  func send(topic: String, payload: [UInt8], captureMs: Int64)
+  func send(topic: String, payload: [UInt8], captureMs: Int64, kind: SpoolRecord.Kind)
+}
+
+extension Outbox {
+  /// An event (the kind dropped last when the spool is full).
+  func send(topic: String, payload: [UInt8], captureMs: Int64) {
+    send(topic: topic, payload: payload, captureMs: captureMs, kind: .event)
+  }
 }
 
 /// Makes `R/event` messages: `{"id","ts","kind",…}` with ids unique per site across restarts
