@@ -79,19 +79,6 @@ final class FakeCamera {
   deinit { stop() }
 }
 
-/// Broker settings that keep a durable centre's session across a broker restart (the test's
-/// centre must not miss what the agent sends before it has reconnected). `user root`: as root,
-/// mosquitto would otherwise switch to its own user and fail to write the folder.
-func durableBrokerConfig() -> String {
-  let dir = Harness.tempDir("mosquitto-db")
-  return """
-    user root
-    persistence true
-    persistence_location \(dir.path)/
-    autosave_interval 1
-    """
-}
-
 /// A centre whose session (subscription and queued QoS 1 messages) the broker keeps while it
 /// is disconnected, e.g. across a broker restart.
 func durableCentre(port: Int, topic: String = "vigil/#") async throws -> Centre {
@@ -100,6 +87,15 @@ func durableCentre(port: Int, topic: String = "vigil/#") async throws -> Centre 
 }
 
 extension Centre {
+  /// Waits until the centre has read everything the broker sent it so far: a marker published
+  /// now arrives after all of it (one broker, one subscriber: in order).
+  func caughtUp(_ root: String, within seconds: Double = 60) async -> Bool {
+    let marker = "\(root)/test-marker"
+    let n = messages(marker).count
+    publish(marker, "x")
+    return await waitFor(marker, within: seconds, after: n) != nil
+  }
+
   /// The last heartbeat's `spool` section.
   func lastSpool(_ root: String) -> [String: Any]? {
     messages("\(root)/heartbeat").last?.json?["spool"] as? [String: Any]

@@ -42,7 +42,7 @@ struct SpoolTests {
   }
 
   @Test func brokerDownThenBackDeliversEverySnapshotInOrderIdentical() async throws {
-    let broker = try Broker(extraConfig: durableBrokerConfig())
+    let broker = try Broker(durable: true)
     let cam = try FakeCamera(auth: .digest)
     let s = site("outage")
     let root = "vigil/\(s)"
@@ -59,6 +59,7 @@ struct SpoolTests {
     #expect(await spoolEmpties(centre, root, within: 20, after: beats), "\(agent.log.text)")
     cam.stop()
     try await Task.sleep(nanoseconds: 1_500_000_000)
+    #expect(await centre.caughtUp(root))
     let o = Self.outcome(centre, root, cam)
     #expect(o.unknown == 0, "every snapshot is byte for byte a JPEG the camera served")
     #expect(o.frames == o.frames.sorted(), "oldest first: \(o.frames)")
@@ -76,7 +77,7 @@ struct SpoolTests {
   /// and restart in the middle; after the broker returns every snapshot taken during the outage
   /// reaches the centre, oldest first, identical, and the heartbeat's spool count returns to 0.
   @Test func outageWithKill9AndRestartLosesNothing() async throws {
-    let broker = try Broker(extraConfig: durableBrokerConfig())
+    let broker = try Broker(durable: true)
     let cam = try FakeCamera(auth: .digest, pad: 20_000)
     let s = site("kill")
     let root = "vigil/\(s)"
@@ -110,6 +111,7 @@ struct SpoolTests {
     #expect(await spoolEmpties(centre, root, within: 30, after: beats), "\(second.log.text)")
     cam.stop()
     try await Task.sleep(nanoseconds: 1_500_000_000)
+    #expect(await centre.caughtUp(root))
     let o = Self.outcome(centre, root, cam)
     #expect(o.unknown == 0, "every snapshot is byte for byte a JPEG the camera served")
     #expect(o.frames == o.frames.sorted(), "oldest first: \(o.frames)")
@@ -134,7 +136,7 @@ struct SpoolTests {
   /// counted in the heartbeat and reported as a `spool_dropped` event, which is itself sent
   /// late and says so.
   @Test func fullSpoolDropsOldestSnapshotsAndReportsIt() async throws {
-    let broker = try Broker(extraConfig: durableBrokerConfig())
+    let broker = try Broker(durable: true)
     let cam = try FakeCamera(auth: .none, pad: 9_000)
     let s = site("quota")
     let root = "vigil/\(s)"
@@ -154,6 +156,7 @@ struct SpoolTests {
     #expect(await spoolEmpties(centre, root, within: 20, after: beats), "\(agent.log.text)")
     cam.stop()
     try await Task.sleep(nanoseconds: 1_500_000_000)
+    #expect(await centre.caughtUp(root))
     let event = try #require(centre.messages("\(root)/event").first {
       $0.json?["kind"] as? String == "spool_dropped"
     }, "\(agent.log.text)")
