@@ -110,3 +110,48 @@ extension Centre {
     }
   }
 }
+
+/// The uplink as a TCP relay that a test breaks (Tests/Fixtures/link.py): `up`, `stall` (the
+/// link dies silently: what is sent into it is lost and nothing comes back), `down`.
+final class Link {
+  enum Mode: String { case up, stall, down }
+
+  let port: Int
+  private let modeFile: URL
+  private let process: Process
+
+  init(to target: Int) throws {
+    let dir = Harness.tempDir("link")
+    modeFile = dir.appendingPathComponent("mode")
+    try "up".write(to: modeFile, atomically: true, encoding: .utf8)
+    let portFile = dir.appendingPathComponent("port")
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/link.py").path,
+                   "--port-file", portFile.path, "--to", "\(target)", "--mode-file", modeFile.path]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    process = p
+    let deadline = Date().addingTimeInterval(10)
+    var found: Int?
+    while found == nil && Date() < deadline {
+      if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
+      if found == nil { usleep(20_000) }
+    }
+    guard let port = found else { throw HarnessError("link did not start") }
+    self.port = port
+  }
+
+  func set(_ mode: Mode) throws {
+    try mode.rawValue.write(to: modeFile, atomically: true, encoding: .utf8)
+    usleep(60_000)  // the relay reads the file every 20 ms
+  }
+
+  deinit {
+    if process.isRunning {
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+  }
+}

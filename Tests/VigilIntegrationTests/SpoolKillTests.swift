@@ -3,8 +3,8 @@ import Testing
 import VigilCore
 
 /// Kills the agent with SIGKILL at random moments while it takes and spools snapshots, with the
-/// broker going away and coming back between kills, so that kills land while files are being
-/// written, replayed, acknowledged and removed. After each kill every file in the queue must be
+/// uplink dying silently and the broker going away and coming back between kills, so that kills
+/// land while files are being written, replayed, acknowledged and removed. After each kill every file in the queue must be
 /// a whole message; at the end every message that was ever seen stored must have reached the
 /// centre, and nothing that reached it may differ from what a camera served.
 ///
@@ -16,12 +16,13 @@ struct SpoolKillTests {
     let env = ProcessInfo.processInfo.environment
     let soak = Double(env["VIGIL_SOAK_S"] ?? "") ?? 35
     let broker = try Broker(durable: true)
+    let link = try Link(to: broker.port)
     // Bodies of ~60 KB so that a kill often lands inside a write.
     let cam = try FakeCamera(auth: .none, pad: 60_000)
     let site = "t-soak-\(UUID().uuidString.prefix(4).lowercased())"
     let root = "vigil/\(site)"
     let cams = (1...6).map { cam.entry("cam\($0)", auth: false) }.joined(separator: ", ")
-    let config = testConfig(site: site, brokers: brokerEntry(broker.port), heartbeat: 1,
+    let config = testConfig(site: site, brokers: brokerEntry(link.port), heartbeat: 1,
                             extra: "\"cameras\": [\(cams)]")
     let centre = try await durableCentre(port: broker.port)
     let dir = Harness.tempDir("agent")
@@ -33,17 +34,34 @@ struct SpoolKillTests {
     var corruptStored: [String] = []
     var mustArrive: [Data: String] = [:]
     var brokerUp = true
+    var killTimes: [Date] = []
     var rng = SystemRandomNumberGenerator()
     let deadline = Date().addingTimeInterval(soak)
     while Date() < deadline {
-      if runs % 3 == 2 {
-        if brokerUp { broker.stop() } else { try broker.start() }
-        brokerUp.toggle()
+      // Every third run the uplink changes, in turn: fine, dying silently (sent into the void,
+      // never acknowledged), fine, the broker down.
+      if runs % 3 == 0 {
+        switch runs / 3 % 4 {
+        case 1: break  // the link dies in the middle of this run, below
+        case 3:
+          broker.stop()
+          brokerUp = false
+        default:
+          try link.set(.up)
+          if !brokerUp { try broker.start() }
+          brokerUp = true
+        }
       }
       let agent = try AgentProcess(config: config, dir: dir)
       try agent.start()
       try await Task.sleep(nanoseconds: UInt64.random(in: 200_000_000...1_500_000_000, using: &rng))
+      if runs % 3 == 0 && runs / 3 % 4 == 1 {
+        // Connected and sending when the link dies: what goes into it now is never acknowledged.
+        try link.set(.stall)
+        try await Task.sleep(nanoseconds: UInt64.random(in: 1_000_000_000...2_000_000_000, using: &rng))
+      }
       agent.kill9()
+      killTimes.append(Date())
       runs += 1
       for name in (try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? [] {
         let url = queue.appendingPathComponent(name)
@@ -63,6 +81,7 @@ struct SpoolKillTests {
       }
     }
     if !brokerUp { try broker.start() }
+    try link.set(.up)
     // A last start drains everything.
     let last = try AgentProcess(config: config, dir: dir)
     try last.start()
@@ -75,12 +94,21 @@ struct SpoolKillTests {
     try await Task.sleep(nanoseconds: 1_500_000_000)
     #expect(await centre.caughtUp(root))
 
-    let served = Set(cam.served().map { $0.body })
+    let servedList = cam.served()
+    let served = Set(servedList.map { $0.body })
     let received = centre.snapshots(root)
     let corruptSent = received.filter { !served.contains($0.payload) }.count
     let receivedSet = Set(received.map { $0.payload })
     let lost = mustArrive.filter { !receivedSet.contains($0.key) }
     let duplicates = received.count - receivedSet.count
+    // A second oracle that needs no look at the disk: a frame served more than 0.5 s before the
+    // next kill was stored (that takes milliseconds) and must arrive; only frames served just
+    // before a kill may have been taken by an agent that died before storing them.
+    let exempt = servedList.filter { f in
+      killTimes.contains { k in f.at <= k && k.timeIntervalSince(f.at) < 0.5 }
+    }.map { $0.frame }
+    let mustArriveServed = servedList.filter { !exempt.contains($0.frame) && $0.frame != servedList.last?.frame }
+    let lostServed = mustArriveServed.filter { !receivedSet.contains($0.body) }.map { $0.frame }
     // Set-aside files are never sent: a whole one (written, killed before its rename) holds a
     // frame that must not have reached the centre.
     let qdir = queue.appendingPathComponent("quarantine")
@@ -98,7 +126,8 @@ struct SpoolKillTests {
       + "unfinished .tmp files seen, \(quarantined) files set aside in quarantine; "
       + "\(received.count) snapshots received (\(mustArrive.count) distinct ones seen stored), "
       + "\(corruptSent) not identical to a served JPEG, \(quarantinedSent) set-aside sent, "
-      + "\(lost.count) lost, "
+      + "\(lost.count) lost of those seen stored, \(lostServed.count) lost of "
+      + "\(mustArriveServed.count) frames served over 0.5 s before a kill, "
       + "\(duplicates) duplicates (at-least-once)")
     #expect(runs >= 10)
     #expect(corruptStored.isEmpty, "\(corruptStored)")
@@ -109,6 +138,7 @@ struct SpoolKillTests {
       print("lost \(topic): broker log: \(lines)")
     }
     #expect(lost.isEmpty, "lost: \(lost.values.sorted())")
+    #expect(lostServed.isEmpty, "frames lost: \(lostServed)")
     #expect(mustArrive.count >= 10, "the soak stored too little to prove anything")
   }
 }

@@ -73,6 +73,44 @@ struct SpoolTests {
     #expect(times == times.sorted(), "capture times in the topics rise")
   }
 
+  /// The uplink dies silently (what the agent sends is lost on the way, no PUBACK comes back)
+  /// until the keepalive notices, then goes down, then returns: what was sent into the dead
+  /// link was never acknowledged, so it is still in the spool and is sent again.
+  @Test func aLinkThatDiesSilentlyLosesNothing() async throws {
+    let broker = try Broker()
+    let link = try Link(to: broker.port)
+    let cam = try FakeCamera(auth: .basic)
+    let s = site("stall")
+    let root = "vigil/\(s)"
+    let centre = try await Centre(port: broker.port)
+    let agent = try AgentProcess(config: testConfig(
+      site: s, brokers: brokerEntry(link.port), keepalive: 5,
+      extra: "\"cameras\": [\(cam.entry("cam1"))]"))
+    try agent.start()
+    #expect(await Harness.wait(10) { centre.snapshots(root).count >= 2 }, "\(agent.log.text)")
+    try link.set(.stall)
+    let stalled = Date()
+    // libmosquitto notices after one keepalive without input and another without PINGRESP.
+    #expect(await Harness.wait(25) { agent.log.text.contains("lost 127.0.0.1:\(link.port)") },
+            "\(agent.log.text)")
+    let noticed = Date()
+    try link.set(.down)
+    try await Task.sleep(nanoseconds: 2_000_000_000)
+    let beats = centre.messages("\(root)/heartbeat").count
+    try link.set(.up)
+    #expect(await spoolEmpties(centre, root, within: 20, after: beats), "\(agent.log.text)")
+    cam.stop()
+    try await Task.sleep(nanoseconds: 1_500_000_000)
+    #expect(await centre.caughtUp(root))
+    let o = Self.outcome(centre, root, cam)
+    #expect(o.unknown == 0)
+    #expect(o.frames == o.frames.sorted(), "oldest first: \(o.frames)")
+    let intoTheVoid = o.served.filter { $0.at > stalled && $0.at < noticed }
+    #expect(intoTheVoid.count >= 3, "snapshots sent into the dead link")
+    let missing = o.served.map { $0.frame }.filter { !o.frames.contains($0) }
+    #expect(missing.allSatisfy { $0 == o.served.last?.frame }, "missing \(missing)")
+  }
+
   /// The issue's "done when": snapshots every second, a 12-second broker outage with a kill -9
   /// and restart in the middle; after the broker returns every snapshot taken during the outage
   /// reaches the centre, oldest first, identical, and the heartbeat's spool count returns to 0.
