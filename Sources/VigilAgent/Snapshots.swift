@@ -12,6 +12,7 @@ final class Snapshots: AgentPart {
   var onSnapshotResult: ((String, Bool) -> Void)?
 
   private struct CameraState {
+    var id: String
     var timer: EventLoop.Timer?
     var transfer: HTTPClient.Transfer?
     /// Monotonic ms of the last JPEG taken.
@@ -24,7 +25,11 @@ final class Snapshots: AgentPart {
 
   private let agent: Agent
   private var http: HTTPClient?
-  private var cameras: [String: CameraState] = [:]
+  /// One per camera with a URL; a list, as few as the cameras (Embedded Swift pays for each
+  /// dictionary specialisation).
+  private var cameras: [CameraState] = []
+
+  private func index(_ id: String) -> Int? { cameras.firstIndex { $0.id == id } }
 
   init(agent: Agent) {
     self.agent = agent
@@ -41,7 +46,7 @@ final class Snapshots: AgentPart {
   }
 
   func stop() {
-    for (id, _) in cameras { agent.loop.cancel(cameras[id]?.timer) }
+    for c in cameras { agent.loop.cancel(c.timer) }
     http?.stop()
     http = nil
     onSnapshotResult = nil
@@ -54,20 +59,16 @@ final class Snapshots: AgentPart {
   /// (Re)starts one timer per camera with a URL; the first snapshot is taken at once.
   private func schedule() {
     let configured = agent.config.cameras.filter { $0.snapshotURL != nil }
-    for (id, st) in cameras {
+    for st in cameras {
       agent.loop.cancel(st.timer)
-      cameras[id]?.timer = nil
-      if !configured.contains(where: { $0.id == id }) {
-        http?.cancel(st.transfer)
-        cameras[id] = nil
-      }
+      if !configured.contains(where: { $0.id == st.id }) { http?.cancel(st.transfer) }
     }
+    cameras.removeAll { c in !configured.contains(where: { $0.id == c.id }) }
     for cam in configured {
-      if cameras[cam.id] == nil { cameras[cam.id] = CameraState() }
+      if index(cam.id) == nil { cameras.append(CameraState(id: cam.id)) }
       let id = cam.id
-      cameras[id]?.timer = agent.loop.every(ms: Int64(cam.snapshotS) * 1000) { [self] in
-        self.take(id)
-      }
+      let timer = agent.loop.every(ms: Int64(cam.snapshotS) * 1000) { [self] in self.take(id) }
+      if let i = index(id) { cameras[i].timer = timer }
       take(id)
     }
   }
@@ -78,10 +79,10 @@ final class Snapshots: AgentPart {
 
   private func take(_ id: String) {
     guard let http = http, let cam = agent.config.cameras.first(where: { $0.id == id }),
-      let url = cam.snapshotURL, cameras[id] != nil
+      let url = cam.snapshotURL, let i = index(id)
     else { return }
-    if cameras[id]?.transfer != nil {
-      cameras[id]?.skipped += 1
+    if cameras[i].transfer != nil {
+      cameras[i].skipped += 1
       Log.debug("snapshot \(id): previous transfer still running, turn skipped")
       return
     }
@@ -91,12 +92,12 @@ final class Snapshots: AgentPart {
       maxBytes: Snapshot.maxBytes)
     let t = http.get(request) { [self] outcome in self.finished(id, outcome) }
     // `get` may have failed at once (and reported it); only a running transfer is kept.
-    if let t = t { cameras[id]?.transfer = t }
+    if let t = t, let i = index(id) { cameras[i].transfer = t }
   }
 
   private func finished(_ id: String, _ outcome: HTTPClient.Outcome) {
-    cameras[id]?.transfer = nil
-    guard cameras[id] != nil else { return }
+    guard let i = index(id) else { return }
+    cameras[i].transfer = nil
     var problem: String?
     switch outcome {
     case .failed(let why):
@@ -111,17 +112,17 @@ final class Snapshots: AgentPart {
         agent.send(
           topic: Snapshot.topic(root: agent.topicRoot, cameraId: id, captureMs: captureMs),
           payload: body, captureMs: captureMs, kind: .snapshot)
-        cameras[id]?.lastGoodMs = Clock.monotonicMs()
-        cameras[id]?.taken += 1
-        if cameras[id]?.lastError != nil { Log.notice("snapshot \(id): working again") }
-        cameras[id]?.lastError = nil
+        cameras[i].lastGoodMs = Clock.monotonicMs()
+        cameras[i].taken += 1
+        if cameras[i].lastError != nil { Log.notice("snapshot \(id): working again") }
+        cameras[i].lastError = nil
       }
     }
     if let p = problem {
-      cameras[id]?.failed += 1
+      cameras[i].failed += 1
       // Logged when it changes, not every turn.
-      if cameras[id]?.lastError != p { Log.warning("snapshot \(id): \(p)") }
-      cameras[id]?.lastError = p
+      if cameras[i].lastError != p { Log.warning("snapshot \(id): \(p)") }
+      cameras[i].lastError = p
     }
     onSnapshotResult?(id, problem == nil)
   }
@@ -131,7 +132,7 @@ final class Snapshots: AgentPart {
   func fill(_ hb: inout Heartbeat) {
     let now = Clock.monotonicMs()
     for i in hb.cameras.indices {
-      if let last = cameras[hb.cameras[i].id]?.lastGoodMs {
+      if let c = index(hb.cameras[i].id), let last = cameras[c].lastGoodMs {
         hb.cameras[i].snapshotAgeS = Int((now - last) / 1000)
       }
     }
@@ -140,10 +141,7 @@ final class Snapshots: AgentPart {
   func status(into lines: inout [String]) {
     if cameras.isEmpty { return }
     var line = "snapshots"
-    for cam in agent.config.cameras {
-      guard let st = cameras[cam.id] else { continue }
-      line += "  \(cam.id) " + summary(st)
-    }
+    for st in cameras { line += "  \(st.id) " + summary(st) }
     lines.append(line)
   }
 
@@ -159,14 +157,17 @@ final class Snapshots: AgentPart {
         return .fail("snapshot: no camera \"\(id)\"")
       }
       guard cam.snapshotURL != nil else { return .fail("snapshot: \(id) has no snapshot_url") }
-      if cameras[id]?.transfer != nil { return .ok("snapshot \(id): a transfer is running\n") }
+      if let i = index(id), cameras[i].transfer != nil {
+        return .ok("snapshot \(id): a transfer is running\n")
+      }
       take(id)
       return .ok("snapshot \(id): requested\n")
     }
     if cameras.isEmpty { return .ok("no camera has a snapshot_url\n") }
     var out = ""
     for cam in agent.config.cameras {
-      guard let st = cameras[cam.id] else { continue }
+      guard let i = index(cam.id) else { continue }
+      let st = cameras[i]
       out += "\(cam.id)  every \(cam.snapshotS) s  last \(summary(st))  taken \(st.taken)  "
         + "failed \(st.failed)  skipped \(st.skipped)\(st.transfer != nil ? "  busy" : "")\n"
     }

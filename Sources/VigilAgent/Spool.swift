@@ -18,6 +18,7 @@ final class Spool: AgentPart {
 
   private enum Lane { case live, backlog }
   private struct InFlight {
+    var mid: Int32
     var entry: SpoolStore.Entry
     var lane: Lane
   }
@@ -25,7 +26,8 @@ final class Spool: AgentPart {
   private let agent: Agent
   private(set) var store: SpoolStore?
   private var openError: String?
-  private var inFlight: [Int32: InFlight] = [:]
+  /// At most `liveWindow + backlogWindow`: a list, searched by message id.
+  private var inFlight: [InFlight] = []
   private var liveCount = 0
   private var backlogCount = 0
   private var cursor: UInt64?
@@ -114,14 +116,12 @@ final class Spool: AgentPart {
     guard let store = store, agent.session.isConnected else { return }
     while backlogCount < Self.backlogWindow {
       if ready.isEmpty {
-        var skip = Set<UInt64>()
-        for f in inFlight.values { skip.insert(f.entry.sequence) }
-        ready = store.next(after: cursor, limit: Self.readAhead, skipping: skip)
+        ready = store.next(after: cursor, limit: Self.readAhead, skipping: store.pinned)
         if ready.isEmpty { return }
       }
       let e = ready.removeFirst()
       cursor = e.sequence
-      if inFlight.values.contains(where: { $0.entry.sequence == e.sequence }) { continue }
+      if inFlight.contains(where: { $0.entry.sequence == e.sequence }) { continue }
       if !publish(e, lane: .backlog) && !agent.session.isConnected { return }
     }
   }
@@ -144,8 +144,8 @@ final class Spool: AgentPart {
       guard let mid = agent.session.publish(r.topic, payload, qos: 1, retain: false) else {
         return false
       }
-      inFlight[mid] = InFlight(entry: e, lane: lane)
-      store.pinned.insert(e.sequence)
+      inFlight.append(InFlight(mid: mid, entry: e, lane: lane))
+      store.pinned.append(e.sequence)
       if lane == .live { liveCount += 1 } else { backlogCount += 1 }
       return true
     }
@@ -172,9 +172,10 @@ final class Spool: AgentPart {
   }
 
   func acknowledged(mid: Int32) {
-    guard let f = inFlight.removeValue(forKey: mid) else { return }
+    guard let i = inFlight.firstIndex(where: { $0.mid == mid }) else { return }
+    let f = inFlight.remove(at: i)
     store?.remove(f.entry)
-    store?.pinned.remove(f.entry.sequence)
+    store?.pinned.removeAll { $0 == f.entry.sequence }
     if f.lane == .live { liveCount -= 1 } else { backlogCount -= 1 }
     pump()
   }

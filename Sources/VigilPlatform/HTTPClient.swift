@@ -52,7 +52,8 @@ public final class HTTPClient {
   private let loop: EventLoop
   private let multi: UnsafeMutableRawPointer
   private var transfers: [Transfer] = []
-  private var watches: [Int32: EventLoop.Watch] = [:]
+  /// The sockets curl asked to watch (a few per transfer).
+  private var watches: [EventLoop.Watch] = []
   private var timer: EventLoop.Timer?
   private static var libraryReady = false
 
@@ -168,7 +169,7 @@ public final class HTTPClient {
   /// Cancels every transfer and releases the sockets.
   public func stop() {
     for t in transfers { cancel(t) }
-    for (_, w) in watches { loop.unwatch(w) }
+    for w in watches { loop.unwatch(w) }
     watches.removeAll()
     loop.cancel(timer)
     timer = nil
@@ -189,22 +190,22 @@ public final class HTTPClient {
   /// curl wants `fd` watched for `what` (CURL_POLL_IN/OUT/INOUT), or no longer (REMOVE).
   private func socketChanged(_ fd: Int32, what: Int32) {
     if what == CURL_POLL_REMOVE {
-      if let w = watches.removeValue(forKey: fd) { loop.unwatch(w) }
+      if let i = watches.firstIndex(where: { $0.fd == fd }) { loop.unwatch(watches.remove(at: i)) }
       return
     }
     var events: Int16 = 0
     if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= Int16(POLLIN) }
     if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { events |= Int16(POLLOUT) }
-    if let w = watches[fd] {
+    if let w = watches.first(where: { $0.fd == fd }) {
       loop.setEvents(w, events)
     } else {
-      watches[fd] = loop.watch(fd, events: events) { [self] revents in
+      watches.append(loop.watch(fd, events: events) { [self] revents in
         var mask: Int32 = 0
         if revents & Int16(POLLIN) != 0 { mask |= CURL_CSELECT_IN }
         if revents & Int16(POLLOUT) != 0 { mask |= CURL_CSELECT_OUT }
         if revents & Int16(POLLERR | POLLHUP) != 0 { mask |= CURL_CSELECT_ERR }
         self.act(fd, mask)
-      }
+      })
     }
   }
 

@@ -59,8 +59,9 @@ public final class SpoolStore {
   public private(set) var quarantined = 0
   /// Why the last few files were set aside, for the `spool` command.
   public private(set) var quarantineNotes: [String] = []
-  /// Messages the quota must not remove: those in flight, whose PUBACK will remove them.
-  public var pinned: Set<UInt64> = []
+  /// Messages the quota must not remove: those in flight, whose PUBACK will remove them. A
+  /// short list (the in-flight windows), not a set: Embedded Swift pays for each specialisation.
+  public var pinned: [UInt64] = []
 
   /// The sequence the next message will get; every message stored so far has a lower one.
   public private(set) var nextSequence: UInt64 = 1
@@ -255,7 +256,7 @@ public final class SpoolStore {
 
   /// Up to `limit` messages with a sequence above `after` (all when nil), oldest first,
   /// leaving out `skipping`. One pass over the folder; memory bounded by `limit`.
-  public func next(after: UInt64?, limit: Int, skipping: Set<UInt64> = []) -> [Entry] {
+  public func next(after: UInt64?, limit: Int, skipping: [UInt64] = []) -> [Entry] {
     smallest(limit) { e in
       (after.map { e.sequence > $0 } ?? true) && !skipping.contains(e.sequence)
     }

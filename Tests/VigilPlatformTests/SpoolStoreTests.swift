@@ -128,7 +128,7 @@ import Testing
     let one = SpoolRecord.size(topicBytes: "vigil/t/snapshot".utf8.count, payloadBytes: 2000)
     while s.bytes + one <= 65_536 { try put(s, .snapshot, "s", size: 2000) }
     let oldest = s.next(after: nil, limit: 2)
-    s.pinned = Set(oldest.map { $0.sequence })
+    s.pinned = oldest.map { $0.sequence }
     let r = try put(s, .snapshot, "new", size: 2000)
     #expect(r.dropped.count == 1)
     #expect(!r.dropped.contains { s.pinned.contains($0.sequence) })
