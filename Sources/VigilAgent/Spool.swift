@@ -11,6 +11,9 @@ import VigilPlatform
 final class Spool: AgentPart {
   static let backlogWindow = 10
   static let liveWindow = 10
+  /// libmosquitto holds each message in flight in memory: at most this many bytes of them (one
+  /// message always goes, however large), so twenty 4 MiB snapshots are never held at once.
+  static let maxInFlightBytes = 8 << 20
   /// How many names one folder read takes for the backlog lane.
   static let readAhead = 32
   /// `spool_dropped` events are coalesced: at most one per minute, with the counts since the last.
@@ -21,6 +24,7 @@ final class Spool: AgentPart {
     var mid: Int32
     var entry: SpoolStore.Entry
     var lane: Lane
+    var size: Int
   }
 
   private let agent: Agent
@@ -29,6 +33,7 @@ final class Spool: AgentPart {
   /// At most `liveWindow + backlogWindow`: a list, searched by message id.
   private var inFlight: [InFlight] = []
   private var liveCount = 0
+  private var inFlightBytes = 0
   private var backlogCount = 0
   private var cursor: UInt64?
   private var ready: [SpoolStore.Entry] = []
@@ -90,7 +95,8 @@ final class Spool: AgentPart {
     if !appended.dropped.isEmpty {
       Log.warning("spool full: \(appended.dropped.count) oldest messages dropped")
     }
-    if agent.session.isConnected && liveCount < Self.liveWindow
+    let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
+    if agent.session.isConnected && liveCount < Self.liveWindow && room
       && store.count - inFlight.count == 1
     {
       // Nothing older waits: this message is the next in order anyway.
@@ -114,7 +120,9 @@ final class Spool: AgentPart {
   /// Fills the backlog lane, oldest first.
   private func pump() {
     guard let store = store, agent.session.isConnected else { return }
-    while backlogCount < Self.backlogWindow {
+    while backlogCount < Self.backlogWindow
+      && (inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes)
+    {
       if ready.isEmpty {
         ready = store.next(after: cursor, limit: Self.readAhead, skipping: store.pinned)
         if ready.isEmpty { return }
@@ -136,7 +144,7 @@ final class Spool: AgentPart {
     case .corrupt(let why):
       Log.error("spool: \(e.name) is damaged (\(why)): set aside, not sent")
       return false
-    case .record(let r, _):
+    case .record(let r, let size):
       var payload = r.payload
       if r.sequence < connectionFirstSequence && r.kind == .event {
         payload = Messages.markedLate(payload)
@@ -144,7 +152,8 @@ final class Spool: AgentPart {
       guard let mid = agent.session.publish(r.topic, payload, qos: 1, retain: false) else {
         return false
       }
-      inFlight.append(InFlight(mid: mid, entry: e, lane: lane))
+      inFlight.append(InFlight(mid: mid, entry: e, lane: lane, size: size))
+      inFlightBytes += size
       store.pinned.append(e.sequence)
       if lane == .live { liveCount += 1 } else { backlogCount += 1 }
       return true
@@ -155,6 +164,7 @@ final class Spool: AgentPart {
   /// broker kept nothing), from the oldest.
   private func resetLanes() {
     inFlight.removeAll()
+    inFlightBytes = 0
     store?.pinned.removeAll()
     liveCount = 0
     backlogCount = 0
@@ -174,6 +184,7 @@ final class Spool: AgentPart {
   func acknowledged(mid: Int32) {
     guard let i = inFlight.firstIndex(where: { $0.mid == mid }) else { return }
     let f = inFlight.remove(at: i)
+    inFlightBytes -= f.size
     store?.remove(f.entry)
     store?.pinned.removeAll { $0 == f.entry.sequence }
     if f.lane == .live { liveCount -= 1 } else { backlogCount -= 1 }
@@ -272,8 +283,9 @@ final class Spool: AgentPart {
     }
     out += "dropped      \(dropped) (\(s.droppedEvents) events, \(s.droppedSnapshots) snapshots, "
       + "\(writeFailures) not written)\n"
-    out += "in flight    \(inFlight.count) (\(liveCount) live, \(backlogCount) backlog; windows "
-      + "\(Self.liveWindow) + \(Self.backlogWindow))\n"
+    out += "in flight    \(inFlight.count), \(inFlightBytes) bytes (\(liveCount) live, "
+      + "\(backlogCount) backlog; windows \(Self.liveWindow) + \(Self.backlogWindow), "
+      + "\(Self.maxInFlightBytes) bytes)\n"
     out += "quarantined  \(s.quarantined) since start (\(s.quarantineDir))\n"
     for n in s.quarantineNotes { out += "  \(n)\n" }
     return out

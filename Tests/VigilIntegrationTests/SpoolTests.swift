@@ -111,6 +111,35 @@ struct SpoolTests {
     #expect(missing.allSatisfy { $0 == o.served.last?.frame }, "missing \(missing)")
   }
 
+  /// The index is the folder: the agent's memory stays flat while an outage fills the spool.
+  @Test func memoryDoesNotGrowWithTheLengthOfAnOutage() async throws {
+    let cam = try FakeCamera(auth: .none, pad: 30_000)
+    let cams = (1...8).map { cam.entry("cam\($0)", auth: false) }.joined(separator: ", ")
+    // No broker: the whole run is an outage.
+    let agent = try AgentProcess(config: testConfig(
+      brokers: brokerEntry(Harness.freePort()), extra: "\"cameras\": [\(cams)]"))
+    try agent.start()
+    let queue = agent.dir.appendingPathComponent("spool/queue")
+    func stored() -> Int {
+      ((try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? [])
+        .filter { $0.hasSuffix(".s") }.count
+    }
+    func rssKB() -> Int {
+      let text = (try? String(contentsOfFile: "/proc/\(agent.pid)/status", encoding: .utf8)) ?? ""
+      let line = text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+      return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+    try await Task.sleep(nanoseconds: 6_000_000_000)
+    let (early, earlyCount) = (rssKB(), stored())
+    try await Task.sleep(nanoseconds: 14_000_000_000)
+    let (late, lateCount) = (rssKB(), stored())
+    print("memory during an outage: \(earlyCount) snapshots spooled, RSS \(early) kB; "
+      + "\(lateCount) spooled, RSS \(late) kB")
+    #expect(early > 0 && lateCount - earlyCount >= 60, "\(agent.log.text)")
+    // 100+ more snapshots of 30 KB (3+ MB) on disk; the process grows by less than one.
+    #expect(late - early < 256, "RSS grew from \(early) to \(late) kB")
+  }
+
   /// The "done when": snapshots every second, a 12-second broker outage with a kill -9
   /// and restart in the middle; after the broker returns every snapshot taken during the outage
   /// reaches the centre, oldest first, identical, and the heartbeat's spool count returns to 0.
