@@ -92,6 +92,9 @@ final class Spool: AgentPart {
       Log.warning("spool full: new \(kind == .event ? "event" : "snapshot") for \(topic) dropped")
       return
     }
+    // Written after the file and its folder are on disk: the kill test's record of what the
+    // spool took (VIGIL_DEBUG=1).
+    Log.debug("spool: stored \(entry.name) for \(topic)")
     if !appended.dropped.isEmpty {
       Log.warning("spool full: \(appended.dropped.count) oldest messages dropped")
     }
