@@ -28,6 +28,8 @@ let package = Package(
     // Thin executable.
     .executableTarget(name: "vigil", dependencies: ["VigilAgent"]),
     .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
+    // The platform layer against real files (the spool).
+    .testTarget(name: "VigilPlatformTests", dependencies: ["VigilPlatform", "VigilCore"]),
     .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilCore", "VigilAgent"]),
   ],
   swiftLanguageModes: [.v5]

@@ -60,6 +60,33 @@ int vigil_tty_raw(int fd, unsigned int baud) {
   return tcsetattr(fd, TCSANOW, &t);
 }
 
+CURLcode vigil_curl_global_init(void) { return curl_global_init(CURL_GLOBAL_DEFAULT); }
+CURLcode vigil_curl_easy_setopt_long(CURL *h, CURLoption opt, long value) {
+  return curl_easy_setopt(h, opt, value);
+}
+CURLcode vigil_curl_easy_setopt_str(CURL *h, CURLoption opt, const char *value) {
+  return curl_easy_setopt(h, opt, value);
+}
+CURLcode vigil_curl_easy_setopt_ptr(CURL *h, CURLoption opt, void *value) {
+  return curl_easy_setopt(h, opt, value);
+}
+CURLcode vigil_curl_easy_setopt_datafn(CURL *h, CURLoption opt, vigil_curl_data_fn fn) {
+  return curl_easy_setopt(h, opt, fn);
+}
+long vigil_curlauth_basic_digest(void) { return (long)(CURLAUTH_BASIC | CURLAUTH_DIGEST); }
+CURLcode vigil_curl_easy_getinfo_long(CURL *h, CURLINFO info, long *out) {
+  return curl_easy_getinfo(h, info, out);
+}
+CURLMcode vigil_curl_multi_setopt_socketfn(CURLM *m, vigil_curl_socket_fn fn, void *user) {
+  CURLMcode rc = curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, fn);
+  return rc != CURLM_OK ? rc : curl_multi_setopt(m, CURLMOPT_SOCKETDATA, user);
+}
+CURLMcode vigil_curl_multi_setopt_timerfn(CURLM *m, vigil_curl_timer_fn fn, void *user) {
+  CURLMcode rc = curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, fn);
+  return rc != CURLM_OK ? rc : curl_multi_setopt(m, CURLMOPT_TIMERDATA, user);
+}
+CURLcode vigil_curl_msg_result(const CURLMsg *msg) { return msg->data.result; }
+
 #ifdef VIGIL_EMBEDDED_MAIN
 /// The Embedded build has no CommandLine: the C entry point hands argv to Swift.
 int vigil_entry(int argc, char **argv);

@@ -11,6 +11,10 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   let commands = Commands()
   private(set) var events: EventLog!
   private(set) var parts: [any AgentPart] = []
+  /// Every event and snapshot goes through it (Spool.swift).
+  private(set) var spool: Spool!
+  /// Snapshots of the cameras (Snapshots.swift): `onSnapshotResult` and `requestSnapshot`.
+  private(set) var snapshots: Snapshots!
   private var heartbeatTimer: EventLoop.Timer?
   private var heartbeatSeq = 0
   let startMs: Int64
@@ -38,9 +42,18 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     session.delegate = self
     events = EventLog(bootId: bootId, topic: { [self] in "\(self.topicRoot)/event" }, outbox: self)
     registerCommands()
+    spool = Spool(agent: self)
+    add(spool)
+    snapshots = Snapshots(agent: self)
+    add(snapshots)
     add(RemoteConfig(agent: self))
     add(RemoteCommands(agent: self))
-    add(CameraWatch(agent: self))
+    let cameras = CameraWatch(agent: self)
+    add(cameras)
+    // A camera's video state comes from its snapshots; a camera back from a power cut or a
+    // power cycle gets a snapshot at once.
+    snapshots.onSnapshotResult = { [cameras] id, ok in cameras.snapshotResult(cameraId: id, ok: ok) }
+    cameras.wantSnapshot = { [snapshots] id in snapshots.requestSnapshot(cameraId: id) }
     registerSelftest()
     add(SerialConsole(agent: self))
   }
@@ -188,21 +201,11 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     return hb
   }
 
-  // MARK: Outbox (until the spool stands behind it)
+  // MARK: Outbox
 
-  /// Messages waiting for a connection, in memory and bounded, until the spool stands here.
-  private var waiting: [(String, [UInt8])] = []
-
-  func send(topic: String, payload: [UInt8], captureMs: Int64) {
-    if session.isConnected, session.publish(topic, payload, qos: 1, retain: false) != nil { return }
-    if waiting.count >= 100 { waiting.removeFirst() }
-    waiting.append((topic, payload))
-  }
-
-  private func flushWaiting() {
-    let queued = waiting
-    waiting.removeAll()
-    for (topic, payload) in queued { send(topic: topic, payload: payload, captureMs: 0) }
+  /// Every event and snapshot is stored in the spool first, connected or not.
+  func send(topic: String, payload: [UInt8], captureMs: Int64, kind: SpoolRecord.Kind) {
+    spool.enqueue(kind: kind, topic: topic, payload: payload, captureMs: captureMs)
   }
 
   // MARK: BrokerSessionDelegate
@@ -215,7 +218,6 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     // A clean session: subscriptions are made again on every connect.
     session.subscribe("\(topicRoot)/config/set", qos: 1)
     session.subscribe("\(topicRoot)/cmd", qos: 1)
-    flushWaiting()
     for p in parts { p.brokerConnected() }
   }
 

@@ -1,11 +1,18 @@
 import VigilCore
 import VigilPlatform
 
-/// Where messages that must arrive go: events and snapshots. The spool (issue 4) stands behind
-/// this; until then a message goes straight to the broker when connected.
+/// Where messages that must arrive go: events and snapshots. The spool stands behind it: each
+/// message is stored on disk first and removed only after the broker's PUBACK.
 protocol Outbox: AnyObject {
   /// Queues `payload` for `topic`, captured at `captureMs` (Unix ms).
-  func send(topic: String, payload: [UInt8], captureMs: Int64)
+  func send(topic: String, payload: [UInt8], captureMs: Int64, kind: SpoolRecord.Kind)
+}
+
+extension Outbox {
+  /// An event (the kind dropped last when the spool is full).
+  func send(topic: String, payload: [UInt8], captureMs: Int64) {
+    send(topic: topic, payload: payload, captureMs: captureMs, kind: .event)
+  }
 }
 
 /// Makes `R/event` messages: `{"id","ts","kind",…}` with ids unique per site across restarts
@@ -23,20 +30,36 @@ final class EventLog {
   }
 
   /// Emits one event; `fields` adds the kind's own fields to the object.
+  /// The optimiser copies a function into each call site that passes it a closure; the work is
+  /// kept in `begin` and `finish`, which are not inlined, so those copies stay a few bytes.
   @discardableResult
   func emit(_ kind: String, _ fields: (inout JSONWriter) -> Void = { _ in }) -> String {
+    var w = begin(kind)
+    fields(&w)
+    return finish(kind, &w)
+  }
+
+  private var pendingId = ""
+  private var pendingTs: Int64 = 0
+
+  @inline(never)
+  private func begin(_ kind: String) -> JSONWriter {
     seq += 1
-    let id = "\(bootId)-\(seq)"
-    let ts = Clock.wallMs()
+    pendingId = "\(bootId)-\(seq)"
+    pendingTs = Clock.wallMs()
     var w = JSONWriter()
     w.beginObject()
-    w.field("id", id)
-    w.field("ts", ts)
+    w.field("id", pendingId)
+    w.field("ts", pendingTs)
     w.field("kind", kind)
-    fields(&w)
+    return w
+  }
+
+  @inline(never)
+  private func finish(_ kind: String, _ w: inout JSONWriter) -> String {
     w.endObject()
-    Log.info("event \(kind) \(id)")
-    outbox.send(topic: topic(), payload: w.bytes, captureMs: ts)
-    return id
+    Log.info("event \(kind) \(pendingId)")
+    outbox.send(topic: topic(), payload: w.bytes, captureMs: pendingTs)
+    return pendingId
   }
 }

@@ -60,7 +60,7 @@ struct CameraCommandTests {
     #expect(failure.text.isEmpty, "\(failure.text)")
   }
 
-  func site(_ camera: FakeCamera) throws -> (config: String, board: SimBoardDir, broker: Broker,
+  func site(_ camera: ProbeTarget) throws -> (config: String, board: SimBoardDir, broker: Broker,
                                              root: String) {
     let broker = try Broker()
     let dir = Harness.tempDir("camcmd")
@@ -81,7 +81,7 @@ struct CameraCommandTests {
   }
 
   @Test func gpioReadsEveryLineAndSetsOnlyOutputs() async throws {
-    let camera = try FakeCamera()
+    let camera = try ProbeTarget()
     let s = try site(camera)
     let centre = try await Centre(port: s.broker.port)
     var out: [CommandResult] = []
@@ -114,7 +114,7 @@ struct CameraCommandTests {
   }
 
   @Test func relayCommandsSwitchAndCycleAndSayWhoAsked() async throws {
-    let camera = try FakeCamera()
+    let camera = try ProbeTarget()
     let s = try site(camera)
     let centre = try await Centre(port: s.broker.port)
     let relay = LineRecorder(s.board, "cam1_relay")
@@ -175,7 +175,7 @@ struct CameraCommandTests {
   }
 
   @Test func snapshotsFeedTheStateAndAreWantedAfterPowerReturns() async throws {
-    let camera = try FakeCamera()
+    let camera = try ProbeTarget()
     let s = try site(camera)
     var wanted: [String] = []
     var states: [String] = []

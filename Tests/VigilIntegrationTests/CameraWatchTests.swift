@@ -11,11 +11,11 @@ import Testing
     let centre: Centre
     let agent: AgentProcess
     let board: SimBoardDir
-    let camera: FakeCamera
+    let camera: ProbeTarget
     let root: String
   }
 
-  func startSite(camera: FakeCamera? = nil, powerCycle: String = "", doorDebounceMs: Int = 200)
+  func startSite(camera: ProbeTarget? = nil, powerCycle: String = "", doorDebounceMs: Int = 200)
     async throws -> Site
   {
     let broker = try Broker()
@@ -24,7 +24,7 @@ import Testing
       "cam1_power": (true, 50), "cam1_relay": (false, 0),
       "door": (true, doorDebounceMs), "mains": (true, 50),
     ])
-    let cam = try camera ?? FakeCamera()
+    let cam = try camera ?? ProbeTarget()
     let site = "t-\(UUID().uuidString.prefix(6).lowercased())"
     let cycle = powerCycle.isEmpty
       ? "{\"after_failures\": 3, \"off_s\": 1, \"boot_s\": 2, \"max_per_hour\": 1}" : powerCycle
@@ -207,7 +207,7 @@ extension CameraWatchTests {
     #expect(await s.centre.waitForCamera(s.root, "cam1", within: 15) {
       $0["state"] as? String == "healthy"
     } != nil, "\(s.agent.log.text)")
-    let cam2 = try FakeCamera()
+    let cam2 = try ProbeTarget()
     var text = try String(contentsOf: s.agent.configURL, encoding: .utf8)
     text = text.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 2")
     text = text.replacingOccurrences(of: "\"door_line\": \"door\", ", with: "")

@@ -88,8 +88,8 @@ struct ConsoleTests {
     for name in ["help", "status", "mqtt", "config", "log", "selftest", "exit"] {
       #expect(help.contains(name), "help lists \(name): \(help)")
     }
-    // The camera part's commands too (the Done-when of issue 6); `spool` comes with the spool.
-    for name in ["relay", "gpio", "cameras", "probe"] { #expect(help.contains(name), "help lists \(name)") }
+    // The camera and spool parts' commands too (the Done-when of issue 6).
+    for name in ["relay", "gpio", "cameras", "probe", "spool"] { #expect(help.contains(name), "help lists \(name)") }
     let login = await centre.waitFor("\(site.root)/event", within: 10) {
       $0.json?["kind"] as? String == "console_login"
     }

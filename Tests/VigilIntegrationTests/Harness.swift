@@ -132,10 +132,15 @@ final class Broker {
   private let extraConfig: String
   let log = LineCollector()
 
-  init(port: Int = Harness.freePort(), extraConfig: String = "") throws {
+  /// Whether the broker keeps sessions (a durable centre's subscription and its queued QoS 1
+  /// messages) across `stop()` and `start()`, as a production broker with persistence does.
+  let durable: Bool
+
+  init(port: Int = Harness.freePort(), extraConfig: String = "", durable: Bool = false) throws {
     self.port = port
     self.dir = Harness.tempDir("broker")
     self.extraConfig = extraConfig
+    self.durable = durable
     try start()
   }
 
@@ -145,13 +150,23 @@ final class Broker {
     let text = """
       listener \(port) 127.0.0.1
       allow_anonymous true
-      persistence false
+      persistence \(durable ? "true" : "false")
+      \(durable ? "persistence_location \(dir.path)/\nautosave_interval 1\nuser root" : "")
       \(extraConfig)
       """
     try text.write(to: conf, atomically: true, encoding: .utf8)
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-    p.arguments = ["-c", conf.path, "-v"]
+    if durable {
+      // Started with the signal mask cleared, so that SIGTERM reaches it and it saves its
+      // sessions on the way out (children of the test runner inherit a mask that blocks it).
+      p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+      p.arguments = ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+                     + "os.execv(sys.argv[1], sys.argv[1:])",
+                     "/usr/sbin/mosquitto", "-c", conf.path, "-v"]
+    } else {
+      p.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+      p.arguments = ["-c", conf.path, "-v"]
+    }
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
@@ -168,7 +183,16 @@ final class Broker {
   }
 
   func stop() {
-    process?.killAndWait()
+    guard let p = process else { return }
+    if durable {
+      // A durable broker ends cleanly (saving what it holds for offline sessions), as a
+      // restarted production broker does; SIGKILL if it has not within 5 s.
+      kill(p.processIdentifier, SIGTERM)
+      let deadline = Date().addingTimeInterval(5)
+      while p.isRunning && Date() < deadline { usleep(20_000) }
+    }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
     process = nil
   }
 
@@ -248,13 +272,13 @@ final class Centre: @unchecked Sendable {
       let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
       guard parts.count >= 2 else { continue }
       let hex = parts.count == 3 ? Array(parts[2].utf8) : []
-      var bytes = Data()
-      var i = 0
-      while i + 1 < hex.count {
-        let h = String(decoding: hex[i...i + 1], as: UTF8.self)
-        bytes.append(UInt8(h, radix: 16) ?? 0)
-        i += 2
+      // Decoded by hand, byte by byte: snapshots make lines of hundreds of KB.
+      func nibble(_ c: UInt8) -> UInt8 {
+        c >= 0x61 ? c - 0x61 + 10 : c >= 0x41 ? c - 0x41 + 10 : c &- 0x30
       }
+      var raw = [UInt8](repeating: 0, count: hex.count / 2)
+      for i in 0..<raw.count { raw[i] = nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]) }
+      let bytes = Data(raw)
       seen.append(Seen(topic: String(parts[1]), payload: bytes, retained: parts[0] == "1",
                        at: Date()))
     }
@@ -355,7 +379,7 @@ func brokerEntry(_ port: Int, _ more: String = "") -> String {
 /// A fake camera: a TCP listener on a loopback port that accepts and hangs up, as a camera's
 /// RTSP port answers a probe. `close()` makes the port refuse, as a hung camera's would;
 /// `open()` brings it back on the same port.
-final class FakeCamera: @unchecked Sendable {
+final class ProbeTarget: @unchecked Sendable {
   let port: Int
   private let lock = NSLock()
   private var fd: Int32 = -1

@@ -31,7 +31,9 @@
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <getopt.h>
+#include <curl/curl.h>
 
 /// errno is a macro over a thread-local; Swift sees it through these.
 int vigil_errno(void);
@@ -52,5 +54,27 @@ int vigil_clock_synced(void);
 
 /// Termios: raw 8N1 at a baud rate given as a number; -1 and errno on failure.
 int vigil_tty_raw(int fd, unsigned int baud);
+
+/// libcurl (snapshots). `curl_easy_setopt`, `curl_multi_setopt` and `curl_easy_getinfo` are
+/// variadic, and on Debian also macros (typecheck-gcc.h): Swift can call neither, so each use
+/// gets a typed wrapper here. CURLAUTH_* and CURLMsg's result union do not import either.
+/// curl_global_init(CURL_GLOBAL_DEFAULT): the flags are a compound macro.
+CURLcode vigil_curl_global_init(void);
+CURLcode vigil_curl_easy_setopt_long(CURL *h, CURLoption opt, long value);
+CURLcode vigil_curl_easy_setopt_str(CURL *h, CURLoption opt, const char *value);
+CURLcode vigil_curl_easy_setopt_ptr(CURL *h, CURLoption opt, void *value);
+typedef size_t (*vigil_curl_data_fn)(char *data, size_t size, size_t n, void *user);
+/// CURLOPT_WRITEFUNCTION or CURLOPT_HEADERFUNCTION.
+CURLcode vigil_curl_easy_setopt_datafn(CURL *h, CURLoption opt, vigil_curl_data_fn fn);
+/// Basic or digest, whichever the server asks for (never sent in clear before it asks).
+long vigil_curlauth_basic_digest(void);
+CURLcode vigil_curl_easy_getinfo_long(CURL *h, CURLINFO info, long *out);
+
+typedef int (*vigil_curl_socket_fn)(CURL *h, curl_socket_t s, int what, void *user, void *sockp);
+typedef int (*vigil_curl_timer_fn)(CURLM *m, long timeout_ms, void *user);
+CURLMcode vigil_curl_multi_setopt_socketfn(CURLM *m, vigil_curl_socket_fn fn, void *user);
+CURLMcode vigil_curl_multi_setopt_timerfn(CURLM *m, vigil_curl_timer_fn fn, void *user);
+/// The result of a finished transfer (CURLMsg.data is a union).
+CURLcode vigil_curl_msg_result(const CURLMsg *msg);
 
 #endif

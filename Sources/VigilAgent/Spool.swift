@@ -1,0 +1,296 @@
+import VigilCore
+import VigilPlatform
+
+/// The outbox behind every event and snapshot: each message is written to the spool first,
+/// connected or not, published from there at QoS 1, and its file removed only at its PUBACK.
+///
+/// Two lanes share the uplink. The live lane publishes a message the moment it is stored, while
+/// connected (up to `liveWindow` in flight), so a new event never waits behind a backlog. The
+/// backlog lane replays what is left, oldest first, `backlogWindow` in flight, finding the next
+/// files by reading the folder from a cursor. Heartbeats do not pass here at all (QoS 0, live).
+final class Spool: AgentPart {
+  static let backlogWindow = 10
+  static let liveWindow = 10
+  /// libmosquitto holds each message in flight in memory: at most this many bytes of them (one
+  /// message always goes, however large), so twenty 4 MiB snapshots are never held at once.
+  static let maxInFlightBytes = 8 << 20
+  /// How many names one folder read takes for the backlog lane.
+  static let readAhead = 32
+  /// `spool_dropped` events are coalesced: at most one per minute, with the counts since the last.
+  static let dropReportMs: Int64 = 60_000
+
+  private enum Lane { case live, backlog }
+  private struct InFlight {
+    var mid: Int32
+    var entry: SpoolStore.Entry
+    var lane: Lane
+    var size: Int
+  }
+
+  private let agent: Agent
+  private(set) var store: SpoolStore?
+  private var openError: String?
+  /// At most `liveWindow + backlogWindow`: a list, searched by message id.
+  private var inFlight: [InFlight] = []
+  private var liveCount = 0
+  private var inFlightBytes = 0
+  private var backlogCount = 0
+  private var cursor: UInt64?
+  private var ready: [SpoolStore.Entry] = []
+  /// Messages with a sequence below this were taken before the current connection: late.
+  private var connectionFirstSequence: UInt64 = 0
+  /// Messages that could not be written at all (disk full or failing), since start.
+  private var writeFailures = 0
+  private var unreported = (events: 0, snapshots: 0, writeFailed: 0)
+  private var reportTimer: EventLoop.Timer?
+  private var reporting = false
+
+  init(agent: Agent) {
+    self.agent = agent
+    open(agent.config.spool)
+    agent.commands.register("spool", usage: "spool", summary: "messages waiting, dropped, in flight") {
+      [self] _, _ in .ok(self.describe())
+    }
+  }
+
+  private func open(_ c: Config.Spool) {
+    do {
+      store = try SpoolStore(dir: c.dir + "/queue", maxBytes: c.maxBytes)
+      openError = nil
+    } catch {
+      store = nil
+      openError = error.message
+      Log.error("spool \(c.dir)/queue cannot be used: \(error.message); messages are sent only "
+        + "while connected")
+    }
+  }
+
+  var dropped: Int { (store?.dropped ?? 0) + writeFailures }
+  var inFlightCount: Int { inFlight.count }
+
+  // MARK: storing
+
+  /// Stores one message and, when connected and the live lane has room, publishes it now.
+  func enqueue(kind: SpoolRecord.Kind, topic: String, payload: [UInt8], captureMs: Int64) {
+    if !agent.session.isConnected && !inFlight.isEmpty { resetLanes() }
+    guard let store = store else {
+      if agent.session.publish(topic, payload, qos: 1, retain: false) == nil {
+        writeFailed(kind, "no spool and not connected")
+      }
+      return
+    }
+    let appended: SpoolStore.Appended
+    do {
+      appended = try store.append(kind: kind, topic: topic, payload: payload, captureMs: captureMs)
+    } catch {
+      writeFailed(kind, error.message)
+      return
+    }
+    for e in appended.dropped { noteDrop(e.kind) }
+    guard let entry = appended.entry else {
+      noteDrop(kind)
+      Log.warning("spool full: new \(kind == .event ? "event" : "snapshot") for \(topic) dropped")
+      return
+    }
+    // Written after the file and its folder are on disk: the kill test's record of what the
+    // spool took (VIGIL_DEBUG=1).
+    Log.debug("spool: stored \(entry.name) for \(topic)")
+    if !appended.dropped.isEmpty {
+      Log.warning("spool full: \(appended.dropped.count) oldest messages dropped")
+    }
+    let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
+    if agent.session.isConnected && liveCount < Self.liveWindow && room
+      && store.count - inFlight.count == 1
+    {
+      // Nothing older waits: this message is the next in order anyway.
+      publish(entry, lane: .live)
+    } else if agent.session.isConnected && liveCount < Self.liveWindow && kind == .event {
+      // A backlog is draining: a new event goes ahead of it rather than waiting.
+      publish(entry, lane: .live)
+    }
+    pump()
+  }
+
+  private func writeFailed(_ kind: SpoolRecord.Kind, _ why: String) {
+    writeFailures += 1
+    unreported.writeFailed += 1
+    Log.error("spool: message not stored: \(why)")
+    scheduleDropReport()
+  }
+
+  // MARK: sending
+
+  /// Fills the backlog lane, oldest first.
+  private func pump() {
+    guard let store = store, agent.session.isConnected else { return }
+    while backlogCount < Self.backlogWindow
+      && (inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes)
+    {
+      if ready.isEmpty {
+        ready = store.next(after: cursor, limit: Self.readAhead, skipping: store.pinned)
+        if ready.isEmpty { return }
+      }
+      let e = ready.removeFirst()
+      cursor = e.sequence
+      if inFlight.contains(where: { $0.entry.sequence == e.sequence }) { continue }
+      if !publish(e, lane: .backlog) && !agent.session.isConnected { return }
+    }
+  }
+
+  /// Reads, checks and publishes one message; false when it was not published.
+  @discardableResult
+  private func publish(_ e: SpoolStore.Entry, lane: Lane) -> Bool {
+    guard let store = store else { return false }
+    switch store.load(e) {
+    case .missing:
+      return false
+    case .corrupt(let why):
+      Log.error("spool: \(e.name) is damaged (\(why)): set aside, not sent")
+      return false
+    case .record(let r, let size):
+      var payload = r.payload
+      if r.sequence < connectionFirstSequence && r.kind == .event {
+        payload = Messages.markedLate(payload)
+      }
+      guard let mid = agent.session.publish(r.topic, payload, qos: 1, retain: false) else {
+        return false
+      }
+      inFlight.append(InFlight(mid: mid, entry: e, lane: lane, size: size))
+      inFlightBytes += size
+      store.pinned.append(e.sequence)
+      if lane == .live { liveCount += 1 } else { backlogCount += 1 }
+      return true
+    }
+  }
+
+  /// A new connection: what was in flight on the old one is sent again (clean session: the
+  /// broker kept nothing), from the oldest.
+  private func resetLanes() {
+    inFlight.removeAll()
+    inFlightBytes = 0
+    store?.pinned.removeAll()
+    liveCount = 0
+    backlogCount = 0
+    cursor = nil
+    ready.removeAll()
+  }
+
+  func brokerConnected() {
+    resetLanes()
+    connectionFirstSequence = store?.nextSequence ?? 0
+    if let s = store, s.count > 0 {
+      Log.notice("spool: replaying \(s.count) messages (\(s.bytes) bytes), oldest first")
+    }
+    pump()
+  }
+
+  func acknowledged(mid: Int32) {
+    guard let i = inFlight.firstIndex(where: { $0.mid == mid }) else { return }
+    let f = inFlight.remove(at: i)
+    inFlightBytes -= f.size
+    store?.remove(f.entry)
+    store?.pinned.removeAll { $0 == f.entry.sequence }
+    if f.lane == .live { liveCount -= 1 } else { backlogCount -= 1 }
+    pump()
+  }
+
+  // MARK: reporting drops
+
+  private func noteDrop(_ kind: SpoolRecord.Kind) {
+    if kind == .event { unreported.events += 1 } else { unreported.snapshots += 1 }
+    scheduleDropReport()
+  }
+
+  /// The first drop is reported at once; later ones are summed for up to a minute, so a full
+  /// spool during a long outage does not fill itself with reports of its own drops.
+  private func scheduleDropReport() {
+    if reporting || reportTimer != nil { return }
+    reportDrops()
+    reportTimer = agent.loop.after(ms: Self.dropReportMs) { [self] in
+      self.reportTimer = nil
+      if self.unreported.events + self.unreported.snapshots + self.unreported.writeFailed > 0 {
+        self.scheduleDropReport()
+      }
+    }
+  }
+
+  private func reportDrops() {
+    let u = unreported
+    unreported = (0, 0, 0)
+    reporting = true
+    agent.events.emit("spool_dropped") { [self] w in
+      w.field("snapshots", u.snapshots)
+      w.field("events", u.events)
+      w.field("write_failed", u.writeFailed)
+      w.field("total", self.dropped)
+      w.field("reason", u.writeFailed > 0 ? "write_failed" : "quota")
+    }
+    reporting = false
+  }
+
+  // MARK: AgentPart
+
+  func fill(_ hb: inout Heartbeat) {
+    guard let s = store else {
+      hb.spoolDropped = dropped
+      return
+    }
+    hb.spoolCount = s.count
+    hb.spoolBytes = s.bytes
+    hb.spoolOldestMs = s.oldestCaptureMs()
+    hb.spoolDropped = dropped
+  }
+
+  func status(into lines: inout [String]) {
+    guard let s = store else {
+      lines.append("spool UNUSABLE: \(openError ?? "?")")
+      return
+    }
+    lines.append("spool \(s.count) messages, \(s.bytes) bytes, \(inFlight.count) in flight, "
+      + "dropped \(dropped)")
+  }
+
+  func selftest(into checks: inout [SelftestCheck]) {
+    guard let s = store else {
+      checks.append(SelftestCheck(name: "spool writable", ok: false, detail: openError ?? "?"))
+      return
+    }
+    if let e = s.probeWritable() {
+      checks.append(SelftestCheck(name: "spool writable", ok: false, detail: e))
+    } else {
+      checks.append(SelftestCheck(name: "spool writable", ok: true, detail: s.dir))
+    }
+    if let free = s.freeBytes() {
+      let room = s.maxBytes - s.bytes
+      checks.append(SelftestCheck(
+        name: "spool space", ok: free >= room,
+        detail: "\(free) bytes free on disk, \(room) left under the quota"))
+    }
+  }
+
+  func configChanged(from old: LoadedConfig) {
+    // spool.dir is local only (a remote document cannot change it); max_bytes can change.
+    store?.maxBytes = agent.config.spool.maxBytes
+  }
+
+  /// `spool`: what waits, what was lost, what was set aside.
+  func describe() -> String {
+    guard let s = store else { return "spool UNUSABLE: \(openError ?? "?")\n" }
+    var out = "dir          \(s.dir)\n"
+    out += "messages     \(s.count) (\(s.eventCount) events, \(s.snapshotCount) snapshots)\n"
+    out += "bytes        \(s.bytes) of \(s.maxBytes)\n"
+    if let o = s.oldestCaptureMs() {
+      out += "oldest       \(o) (\((Clock.wallMs() - o) / 1000) s ago)\n"
+    } else {
+      out += "oldest       -\n"
+    }
+    out += "dropped      \(dropped) (\(s.droppedEvents) events, \(s.droppedSnapshots) snapshots, "
+      + "\(writeFailures) not written)\n"
+    out += "in flight    \(inFlight.count), \(inFlightBytes) bytes (\(liveCount) live, "
+      + "\(backlogCount) backlog; windows \(Self.liveWindow) + \(Self.backlogWindow), "
+      + "\(Self.maxInFlightBytes) bytes)\n"
+    out += "quarantined  \(s.quarantined) since start (\(s.quarantineDir))\n"
+    for n in s.quarantineNotes { out += "  \(n)\n" }
+    return out
+  }
+}

@@ -1,0 +1,264 @@
+import CVigil
+
+/// HTTP GETs (camera snapshots) with libcurl's multi interface inside the event loop: curl tells
+/// which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to call back (TIMERFUNCTION); the
+/// loop's watches and timers drive `curl_multi_socket_action`. No transfer ever blocks the loop,
+/// so a camera that accepts a connection and never answers delays nothing else.
+public final class HTTPClient {
+  public struct Request {
+    public var url: String
+    public var username: String?
+    public var password: String?
+    public var connectTimeoutMs: Int64
+    public var totalTimeoutMs: Int64
+    /// A body larger than this ends the transfer with an error.
+    public var maxBytes: Int
+
+    public init(url: String, username: String? = nil, password: String? = nil,
+                connectTimeoutMs: Int64, totalTimeoutMs: Int64, maxBytes: Int) {
+      self.url = url
+      self.username = username
+      self.password = password
+      self.connectTimeoutMs = connectTimeoutMs
+      self.totalTimeoutMs = totalTimeoutMs
+      self.maxBytes = maxBytes
+    }
+  }
+
+  public enum Outcome {
+    /// The server answered: its status code and body (of the final response, after any
+    /// authentication round).
+    case response(status: Int, body: [UInt8])
+    /// No answer: why (timeout, refused, too large, …).
+    case failed(String)
+  }
+
+  /// One transfer in progress; keep it to cancel it.
+  public final class Transfer {
+    fileprivate let easy: UnsafeMutableRawPointer
+    fileprivate var body: [UInt8] = []
+    fileprivate let maxBytes: Int
+    fileprivate var tooLarge = false
+    fileprivate let done: (Outcome) -> Void
+
+    fileprivate init(easy: UnsafeMutableRawPointer, maxBytes: Int,
+                     done: @escaping (Outcome) -> Void) {
+      self.easy = easy
+      self.maxBytes = maxBytes
+      self.done = done
+    }
+  }
+
+  private let loop: EventLoop
+  private let multi: UnsafeMutableRawPointer
+  private var transfers: [Transfer] = []
+  /// The sockets curl asked to watch (a few per transfer).
+  private var watches: [EventLoop.Watch] = []
+  private var timer: EventLoop.Timer?
+  private static var libraryReady = false
+
+  public init?(loop: EventLoop) {
+    if !Self.libraryReady {
+      if vigil_curl_global_init() != CURLE_OK { return nil }
+      Self.libraryReady = true
+    }
+    guard let m = curl_multi_init() else { return nil }
+    self.loop = loop
+    self.multi = m
+    let me = Unmanaged.passUnretained(self).toOpaque()
+    _ = vigil_curl_multi_setopt_socketfn(m, { _, fd, what, user, _ in
+      HTTPClient.owner(user)?.socketChanged(fd, what: what)
+      return 0
+    }, me)
+    _ = vigil_curl_multi_setopt_timerfn(m, { _, timeoutMs, user in
+      HTTPClient.owner(user)?.timerChanged(Int64(timeoutMs))
+      return 0
+    }, me)
+  }
+
+  deinit {
+    stop()
+    curl_multi_cleanup(multi)
+  }
+
+  public var active: Int { transfers.count }
+
+  /// Starts a GET; `done` is called once, from the loop, unless the transfer is cancelled.
+  @discardableResult
+  public func get(_ r: Request, done: @escaping (Outcome) -> Void) -> Transfer? {
+    guard let easy = curl_easy_init() else {
+      done(.failed("curl_easy_init failed"))
+      return nil
+    }
+    let t = Transfer(easy: easy, maxBytes: r.maxBytes, done: done)
+    let me = Unmanaged.passUnretained(t).toOpaque()
+    var rc = vigil_curl_easy_setopt_str(easy, CURLOPT_URL, r.url)
+    func set(_ o: CURLoption, _ v: Int) {
+      if rc == CURLE_OK { rc = vigil_curl_easy_setopt_long(easy, o, v) }
+    }
+    func set(_ o: CURLoption, _ v: String) {
+      if rc == CURLE_OK { rc = vigil_curl_easy_setopt_str(easy, o, v) }
+    }
+    // No signals: the loop owns signal handling, and curl's alarm() for DNS timeouts would
+    // interrupt it.
+    set(CURLOPT_NOSIGNAL, 1)
+    set(CURLOPT_PROTOCOLS_STR, "http,https")
+    set(CURLOPT_USERAGENT, "vigil")
+    set(CURLOPT_CONNECTTIMEOUT_MS, Int(r.connectTimeoutMs))
+    set(CURLOPT_TIMEOUT_MS, Int(r.totalTimeoutMs))
+    // Refused before the body is read when the server announces a larger Content-Length;
+    // a chunked body is cut off by the write callback.
+    set(CURLOPT_MAXFILESIZE, r.maxBytes)
+    if let user = r.username {
+      set(CURLOPT_HTTPAUTH, vigil_curlauth_basic_digest())
+      set(CURLOPT_USERNAME, user)
+      set(CURLOPT_PASSWORD, r.password ?? "")
+    }
+    if rc == CURLE_OK {
+      rc = vigil_curl_easy_setopt_datafn(easy, CURLOPT_WRITEFUNCTION) { data, size, n, user in
+        guard let t = HTTPClient.transfer(user) else { return 0 }
+        let count = size * n
+        if t.body.count + count > t.maxBytes {
+          t.tooLarge = true
+          return 0
+        }
+        if let d = data, count > 0 {
+          t.body.append(contentsOf: UnsafeRawBufferPointer(start: d, count: count))
+        }
+        return count
+      }
+    }
+    if rc == CURLE_OK { rc = vigil_curl_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me) }
+    if rc == CURLE_OK {
+      // Each new status line starts a new response (the 401 before digest authentication):
+      // only the last response's body is kept.
+      rc = vigil_curl_easy_setopt_datafn(easy, CURLOPT_HEADERFUNCTION) { data, size, n, user in
+        let count = size * n
+        if let t = HTTPClient.transfer(user), let d = data, count >= 5,
+          d[0] == 0x48, d[1] == 0x54, d[2] == 0x54, d[3] == 0x50, d[4] == 0x2F
+        {
+          t.body.removeAll(keepingCapacity: true)
+        }
+        return count
+      }
+    }
+    if rc == CURLE_OK { rc = vigil_curl_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me) }
+    if rc != CURLE_OK {
+      curl_easy_cleanup(easy)
+      done(.failed(Self.describe(rc)))
+      return nil
+    }
+    let mrc = curl_multi_add_handle(multi, easy)
+    if mrc != CURLM_OK {
+      curl_easy_cleanup(easy)
+      done(.failed("curl_multi_add_handle: \(mrc.rawValue)"))
+      return nil
+    }
+    transfers.append(t)
+    return t
+  }
+
+  /// Ends a transfer without calling its `done`.
+  public func cancel(_ t: Transfer?) {
+    guard let t = t, transfers.contains(where: { $0 === t }) else { return }
+    transfers.removeAll { $0 === t }
+    curl_multi_remove_handle(multi, t.easy)
+    curl_easy_cleanup(t.easy)
+  }
+
+  /// Cancels every transfer and releases the sockets.
+  public func stop() {
+    for t in transfers { cancel(t) }
+    for w in watches { loop.unwatch(w) }
+    watches.removeAll()
+    loop.cancel(timer)
+    timer = nil
+  }
+
+  // MARK: curl's callbacks (called from inside curl_multi_* calls)
+
+  private static func owner(_ p: UnsafeMutableRawPointer?) -> HTTPClient? {
+    guard let p = p else { return nil }
+    return Unmanaged<HTTPClient>.fromOpaque(p).takeUnretainedValue()
+  }
+
+  private static func transfer(_ p: UnsafeMutableRawPointer?) -> Transfer? {
+    guard let p = p else { return nil }
+    return Unmanaged<Transfer>.fromOpaque(p).takeUnretainedValue()
+  }
+
+  /// curl wants `fd` watched for `what` (CURL_POLL_IN/OUT/INOUT), or no longer (REMOVE).
+  private func socketChanged(_ fd: Int32, what: Int32) {
+    if what == CURL_POLL_REMOVE {
+      if let i = watches.firstIndex(where: { $0.fd == fd }) { loop.unwatch(watches.remove(at: i)) }
+      return
+    }
+    var events: Int16 = 0
+    if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= Int16(POLLIN) }
+    if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { events |= Int16(POLLOUT) }
+    if let w = watches.first(where: { $0.fd == fd }) {
+      loop.setEvents(w, events)
+    } else {
+      watches.append(loop.watch(fd, events: events) { [self] revents in
+        var mask: Int32 = 0
+        if revents & Int16(POLLIN) != 0 { mask |= CURL_CSELECT_IN }
+        if revents & Int16(POLLOUT) != 0 { mask |= CURL_CSELECT_OUT }
+        if revents & Int16(POLLERR | POLLHUP) != 0 { mask |= CURL_CSELECT_ERR }
+        self.act(fd, mask)
+      })
+    }
+  }
+
+  /// curl wants to be called after `ms` (0: as soon as possible; -1: no timer).
+  private func timerChanged(_ ms: Int64) {
+    loop.cancel(timer)
+    timer = nil
+    if ms < 0 { return }
+    // Not called from here: curl's callbacks must not re-enter curl_multi_socket_action.
+    timer = loop.after(ms: ms) { [self] in
+      self.timer = nil
+      self.act(-1, 0)  // CURL_SOCKET_TIMEOUT
+    }
+  }
+
+  // MARK: driving curl
+
+  private func act(_ fd: Int32, _ mask: Int32) {
+    var running: Int32 = 0
+    let rc = curl_multi_socket_action(multi, fd, mask, &running)
+    if rc != CURLM_OK { Log.warning("curl_multi_socket_action: \(rc.rawValue)") }
+    finish()
+  }
+
+  /// Hands finished transfers to their callers, after curl is done with them.
+  private func finish() {
+    var finished: [(Transfer, Outcome)] = []
+    var left: Int32 = 0
+    while let msg = curl_multi_info_read(multi, &left) {
+      guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
+      let result = vigil_curl_msg_result(msg)
+      guard let t = transfers.first(where: { $0.easy == easy }) else { continue }
+      let outcome: Outcome
+      if result == CURLE_OK {
+        var code = 0
+        _ = vigil_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &code)
+        outcome = .response(status: code, body: t.body)
+      } else if t.tooLarge || result == CURLE_FILESIZE_EXCEEDED {
+        outcome = .failed("body larger than \(t.maxBytes) bytes")
+      } else {
+        outcome = .failed(Self.describe(result))
+      }
+      finished.append((t, outcome))
+    }
+    for (t, outcome) in finished {
+      transfers.removeAll { $0 === t }
+      curl_multi_remove_handle(multi, t.easy)
+      curl_easy_cleanup(t.easy)
+      t.done(outcome)
+    }
+  }
+
+  static func describe(_ rc: CURLcode) -> String {
+    curl_easy_strerror(rc).map { String(cString: $0) } ?? "curl error \(rc.rawValue)"
+  }
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""A fake IP camera for the tests: serves snapshots over HTTP on a free loopback port.
+
+  fake-camera.py --port-file F [--auth none|basic|digest] [--user U --password P]
+                 [--save DIR] [--pad N]
+
+Paths:
+  /snapshot.jpg   a real (8x8 grey, baseline) JPEG, different at every request: a COM segment
+                  carries the frame number and N bytes of padding; with --save each body served
+                  is also written to DIR/<frame>.jpg, with its serve time in DIR/served.log
+  /hang.jpg       accepts the request and never answers (a hung camera)
+  /html           a 200 answer that is not a JPEG (an error page)
+  /big.jpg        a 5 MiB JPEG, over Vigil's size limit
+Digest is RFC 2617/7616 with MD5 and qop=auth, what IP cameras speak.
+"""
+import argparse
+import hashlib
+import http.server
+import os
+import secrets
+import threading
+import time
+
+
+def jpeg(comment: bytes) -> bytes:
+    """An 8x8 grey baseline JPEG: one DC-only block, Huffman tables of one code each."""
+    out = b"\xff\xd8"
+    # COM segments hold at most 65533 bytes each.
+    for i in range(0, len(comment), 65533):
+        part = comment[i:i + 65533]
+        out += b"\xff\xfe" + (len(part) + 2).to_bytes(2, "big") + part
+    out += b"\xff\xdb\x00\x43\x00" + b"\x01" * 64
+    out += b"\xff\xc0\x00\x0b\x08\x00\x08\x00\x08\x01\x01\x11\x00"
+    out += b"\xff\xc4\x00\x14\x00" + b"\x01" + b"\x00" * 15 + b"\x00"
+    out += b"\xff\xc4\x00\x14\x10" + b"\x01" + b"\x00" * 15 + b"\x00"
+    out += b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    out += b"\x3f"
+    out += b"\xff\xd9"
+    return out
+
+
+def md5(s: str) -> str:
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+class Camera(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    realm = "fake-camera"
+    frame = 0
+    lock = threading.Lock()
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def authorised(self) -> bool:
+        a = self.server.args
+        if a.auth == "none":
+            return True
+        header = self.headers.get("Authorization", "")
+        if a.auth == "basic":
+            import base64
+            want = base64.b64encode(f"{a.user}:{a.password}".encode()).decode()
+            if header == f"Basic {want}":
+                return True
+            self.challenge(f'Basic realm="{self.realm}"')
+            return False
+        if header.startswith("Digest "):
+            fields = {}
+            for part in header[7:].split(","):
+                if "=" in part:
+                    k, v = part.strip().split("=", 1)
+                    fields[k] = v.strip('"')
+            ha1 = md5(f"{a.user}:{self.realm}:{a.password}")
+            ha2 = md5(f"GET:{fields.get('uri', '')}")
+            want = md5(f"{ha1}:{fields.get('nonce', '')}:{fields.get('nc', '')}:"
+                       f"{fields.get('cnonce', '')}:{fields.get('qop', '')}:{ha2}")
+            if (fields.get("username") == a.user and fields.get("nonce") in self.server.nonces
+                    and fields.get("response") == want):
+                return True
+        nonce = secrets.token_hex(16)
+        self.server.nonces.add(nonce)
+        self.challenge(f'Digest realm="{self.realm}", qop="auth", nonce="{nonce}", '
+                       f'algorithm=MD5')
+        return False
+
+    def challenge(self, value: str):
+        self.server.challenges += 1
+        body = b"<html>401 Unauthorized</html>"
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", value)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def answer(self, body: bytes, ctype: str = "image/jpeg"):
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        a = self.server.args
+        if self.path == "/hang.jpg":
+            # Accepts, reads the request, never answers.
+            while True:
+                time.sleep(3600)
+        if not self.authorised():
+            return
+        if self.path == "/snapshot.jpg":
+            with Camera.lock:
+                Camera.frame += 1
+                n = Camera.frame
+                pad = os.urandom(a.pad // 2).hex().encode()[:a.pad]
+                body = jpeg(b"vigil fake camera frame %d " % n + pad)
+                if a.save:
+                    with open(os.path.join(a.save, f"{n}.jpg.tmp"), "wb") as f:
+                        f.write(body)
+                    os.rename(os.path.join(a.save, f"{n}.jpg.tmp"),
+                              os.path.join(a.save, f"{n}.jpg"))
+                    with open(os.path.join(a.save, "served.log"), "a") as f:
+                        f.write(f"{n} {time.time():.3f} {len(body)}\n")
+            self.answer(body)
+        elif self.path == "/html":
+            self.answer(b"<html><body>camera error</body></html>", "text/html")
+        elif self.path == "/big.jpg":
+            self.answer(jpeg(b"x" * (5 << 20)))
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
+    p.add_argument("--user", default="viewer")
+    p.add_argument("--password", default="secret")
+    p.add_argument("--save")
+    p.add_argument("--pad", type=int, default=2000)
+    a = p.parse_args()
+    if a.save:
+        os.makedirs(a.save, exist_ok=True)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    server.daemon_threads = True
+    server.args = a
+    server.nonces = set()
+    server.challenges = 0
+    with open(a.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(a.port_file + ".tmp", a.port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""A TCP link between the agent and its broker that a test can break, as field uplinks break.
+
+  link.py --port-file F --to PORT --mode-file M
+
+Listens on a free loopback port (written to F) and forwards each connection to 127.0.0.1:PORT.
+M holds the link's state, read every 20 ms:
+  up      bytes flow both ways
+  stall   the link dies silently: connections stay open, nothing passes either way (what
+          was sent into it is lost), new connections are accepted and hang
+  down    every connection is closed and new ones are closed at once
+"""
+import argparse
+import os
+import selectors
+import socket
+import time
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--to", type=int, required=True)
+    p.add_argument("--mode-file", required=True)
+    a = p.parse_args()
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    lsock.setblocking(False)
+    with open(a.port_file + ".tmp", "w") as f:
+        f.write(str(lsock.getsockname()[1]))
+    os.rename(a.port_file + ".tmp", a.port_file)
+    sel = selectors.DefaultSelector()
+    sel.register(lsock, selectors.EVENT_READ, None)
+    pairs = {}  # socket -> peer socket
+
+    def close(s):
+        peer = pairs.pop(s, None)
+        for x in (s, peer):
+            if x is None:
+                continue
+            pairs.pop(x, None)
+            try:
+                sel.unregister(x)
+            except Exception:
+                pass
+            x.close()
+
+    mode = "up"
+    while True:
+        try:
+            with open(a.mode_file) as f:
+                new = f.read().strip() or "up"
+        except OSError:
+            new = "up"
+        if new != mode:
+            mode = new
+            if mode == "down":
+                for s in list(pairs):
+                    close(s)
+        for key, _ in sel.select(timeout=0.02):
+            s = key.fileobj
+            if s is lsock:
+                try:
+                    c, _ = lsock.accept()
+                except OSError:
+                    continue
+                if mode == "down":
+                    c.close()
+                    continue
+                try:
+                    b = socket.create_connection(("127.0.0.1", a.to), timeout=2)
+                except OSError:
+                    c.close()  # the broker is down: so is the link
+                    continue
+                c.setblocking(False)
+                b.setblocking(False)
+                pairs[c] = b
+                pairs[b] = c
+                sel.register(c, selectors.EVENT_READ, None)
+                sel.register(b, selectors.EVENT_READ, None)
+                continue
+            if s not in pairs:
+                continue
+            try:
+                data = s.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                close(s)
+                continue
+            if mode == "stall":
+                continue  # swallowed: the link is dead but nobody has noticed yet
+            peer = pairs[s]
+            try:
+                peer.setblocking(True)
+                peer.sendall(data)
+                peer.setblocking(False)
+            except OSError:
+                close(s)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+import Foundation
+
+/// A fake IP camera (Tests/Fixtures/fake-camera.py) on a free loopback port: a real HTTP server
+/// with basic or digest authentication that serves a different JPEG at every request, keeps a
+/// copy of each, and has paths that hang, answer HTML, or send too much.
+final class FakeCamera {
+  enum Auth: String { case none, basic, digest }
+
+  let port: Int
+  let dir: URL
+  let user = "viewer"
+  let password = "secret"
+  private let process: Process
+  let log = LineCollector()
+
+  init(auth: Auth = .none, pad: Int = 2000) throws {
+    dir = Harness.tempDir("camera")
+    let portFile = dir.appendingPathComponent("port")
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/fake-camera.py").path,
+                   "--port-file", portFile.path, "--auth", auth.rawValue, "--user", user,
+                   "--password", password, "--save", dir.appendingPathComponent("saved").path,
+                   "--pad", "\(pad)"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    log.attach(pipe)
+    try p.run()
+    process = p
+    let deadline = Date().addingTimeInterval(10)
+    var found: Int?
+    while found == nil {
+      if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
+      if found == nil {
+        if Date() > deadline || !p.isRunning {
+          throw HarnessError("fake camera did not start: \(log.text)")
+        }
+        usleep(20_000)
+      }
+    }
+    port = found ?? 0
+  }
+
+  func url(_ path: String = "/snapshot.jpg") -> String { "http://127.0.0.1:\(port)\(path)" }
+
+  /// A camera entry for the agent's config.
+  func entry(_ id: String, path: String = "/snapshot.jpg", every s: Int = 1,
+             password: String? = nil, auth: Bool = true) -> String {
+    var e = "{\"id\": \"\(id)\", \"host\": \"127.0.0.1\", \"probe_port\": \(port), "
+      + "\"snapshot_url\": \"\(url(path))\", \"snapshot_s\": \(s)"
+    if auth { e += ", \"username\": \"\(user)\", \"password\": \"\(password ?? self.password)\"" }
+    return e + "}"
+  }
+
+  /// Every body served so far: frame number → bytes, and when it was served.
+  func served() -> [(frame: Int, at: Date, body: Data)] {
+    let saved = dir.appendingPathComponent("saved")
+    let text = (try? String(contentsOf: saved.appendingPathComponent("served.log"),
+                            encoding: .utf8)) ?? ""
+    var out: [(Int, Date, Data)] = []
+    for line in text.split(separator: "\n") {
+      let f = line.split(separator: " ")
+      guard f.count >= 2, let n = Int(f[0]), let t = Double(f[1]),
+        let body = try? Data(contentsOf: saved.appendingPathComponent("\(n).jpg"))
+      else { continue }
+      out.append((n, Date(timeIntervalSince1970: t), body))
+    }
+    return out
+  }
+
+  func stop() {
+    if process.isRunning {
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+  }
+
+  deinit { stop() }
+}
+
+/// A centre whose session (subscription and queued QoS 1 messages) the broker keeps while it
+/// is disconnected, e.g. across a broker restart.
+func durableCentre(port: Int, topic: String = "vigil/#") async throws -> Centre {
+  try await Centre(port: port, topic: topic,
+                   extra: ["-c", "-i", "centre-\(UUID().uuidString.prefix(8))"])
+}
+
+extension Centre {
+  /// Waits until the centre has read everything the broker sent it so far: a marker published
+  /// now arrives after all of it (one broker, one subscriber: in order).
+  func caughtUp(_ root: String, within seconds: Double = 60) async -> Bool {
+    let marker = "\(root)/test-marker"
+    let n = messages(marker).count
+    publish(marker, "x")
+    return await waitFor(marker, within: seconds, after: n) != nil
+  }
+
+  /// The last heartbeat's `spool` section.
+  func lastSpool(_ root: String) -> [String: Any]? {
+    messages("\(root)/heartbeat").last?.json?["spool"] as? [String: Any]
+  }
+
+  /// Snapshots received so far: camera id, capture ms from the topic, payload; in arrival order.
+  func snapshots(_ root: String) -> [(camera: String, captureMs: Int64, payload: Data)] {
+    messages("\(root)/snapshot/").compactMap { m in
+      let parts = m.topic.dropFirst(root.count + "/snapshot/".count).split(separator: "/")
+      guard parts.count == 2, let ms = Int64(parts[1]) else { return nil }
+      return (String(parts[0]), ms, m.payload)
+    }
+  }
+}
+
+/// The uplink as a TCP relay that a test breaks (Tests/Fixtures/link.py): `up`, `stall` (the
+/// link dies silently: what is sent into it is lost and nothing comes back), `down`.
+final class Link {
+  enum Mode: String { case up, stall, down }
+
+  let port: Int
+  private let modeFile: URL
+  private let process: Process
+
+  init(to target: Int) throws {
+    let dir = Harness.tempDir("link")
+    modeFile = dir.appendingPathComponent("mode")
+    try "up".write(to: modeFile, atomically: true, encoding: .utf8)
+    let portFile = dir.appendingPathComponent("port")
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/link.py").path,
+                   "--port-file", portFile.path, "--to", "\(target)", "--mode-file", modeFile.path]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    process = p
+    let deadline = Date().addingTimeInterval(10)
+    var found: Int?
+    while found == nil && Date() < deadline {
+      if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
+      if found == nil { usleep(20_000) }
+    }
+    guard let port = found else { throw HarnessError("link did not start") }
+    self.port = port
+  }
+
+  func set(_ mode: Mode) throws {
+    try mode.rawValue.write(to: modeFile, atomically: true, encoding: .utf8)
+    usleep(60_000)  // the relay reads the file every 20 ms
+  }
+
+  deinit {
+    if process.isRunning {
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+  }
+}
