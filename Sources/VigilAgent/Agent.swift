@@ -9,6 +9,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   let loop: EventLoop
   let session: BrokerSession
   let commands = Commands()
+  /// systemd's notify socket (`Type=notify`); does nothing when not run by systemd.
+  let service = SystemdNotify()
   private(set) var events: EventLog!
   private(set) var parts: [any AgentPart] = []
   private var heartbeatTimer: EventLoop.Timer?
@@ -72,6 +74,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     for p in parts { p.start() }
     session.start()
     scheduleHeartbeat()
+    startServiceNotifications()
     do { try loop.run() } catch {
       Log.error("event loop failed: \(error.message)")
       return 1
@@ -79,6 +82,19 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     for p in parts { p.stop() }
     Log.notice("stopped")
     return 0
+  }
+
+  /// Tells systemd the agent is ready once the loop runs, and pings its watchdog from the loop
+  /// at half the interval: a stuck loop stops the pings and systemd restarts the agent.
+  private func startServiceNotifications() {
+    guard service.isActive else { return }
+    loop.after(ms: 0) { [self] in
+      self.service.send("READY=1\nSTATUS=connecting to \(self.session.currentBroker.label)")
+    }
+    if let ms = SystemdNotify.watchdogIntervalMs() {
+      Log.info("systemd watchdog: \(ms) ms, pinged every \(max(1, ms / 2)) ms")
+      loop.every(ms: max(1, ms / 2)) { [self] in self.service.send("WATCHDOG=1") }
+    }
   }
 
   // MARK: signals and configuration
@@ -90,6 +106,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   /// SIGHUP: the file is read and validated again; a bad one is refused and the running config
   /// stays.
   private func reload() {
+    service.reloading()
+    defer { service.send("READY=1") }
     let next: LoadedConfig
     do { next = try ConfigFile.load(loaded.path) } catch {
       Log.error("reload refused, keeping version \(config.version): \(error.message)")
@@ -117,6 +135,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   private func shutdown() {
     if stopping { return }
     stopping = true
+    service.send("STOPPING=1")
     Log.notice("stopping")
     loop.cancel(heartbeatTimer)
     let payload = Messages.offline(bootId: bootId, reason: "shutdown", tsMs: Clock.wallMs())
@@ -184,10 +203,11 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     // retained messages per node, so the node reached now may not have it.
     session.publish(
       statusTopic, Messages.online(bootId: bootId, tsMs: Clock.wallMs()), qos: 1, retain: true)
+    service.send("STATUS=online via \(broker.label)")
     for p in parts { p.brokerConnected() }
   }
 
-  public func brokerLost(_ reason: String) {}
+  public func brokerLost(_ reason: String) { service.send("STATUS=offline: \(reason)") }
 
   public func brokerAcknowledged(mid: Int32) {
     if let m = shutdownMid, m == mid { finishStop() }
