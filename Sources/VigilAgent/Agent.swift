@@ -9,6 +9,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   let loop: EventLoop
   let session: BrokerSession
   let commands = Commands()
+  /// systemd's notify socket (`Type=notify`); does nothing when not run by systemd.
+  let service = SystemdNotify()
   private(set) var events: EventLog!
   private(set) var parts: [any AgentPart] = []
   /// Every event and snapshot goes through it (Spool.swift).
@@ -99,6 +101,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     }
     session.start()
     scheduleHeartbeat()
+    startServiceNotifications()
     do { try loop.run() } catch {
       Log.error("event loop failed: \(error.message)")
       return 1
@@ -106,6 +109,19 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     for p in parts { p.stop() }
     Log.notice("stopped")
     return 0
+  }
+
+  /// Tells systemd the agent is ready once the loop runs, and pings its watchdog from the loop
+  /// at half the interval: a stuck loop stops the pings and systemd restarts the agent.
+  private func startServiceNotifications() {
+    guard service.isActive else { return }
+    loop.after(ms: 0) { [self] in
+      self.service.send("READY=1\nSTATUS=connecting to \(self.session.currentBroker.label)")
+    }
+    if let ms = SystemdNotify.watchdogIntervalMs() {
+      Log.info("systemd watchdog: \(ms) ms, pinged every \(max(1, ms / 2)) ms")
+      loop.every(ms: max(1, ms / 2)) { [self] in self.service.send("WATCHDOG=1") }
+    }
   }
 
   // MARK: signals and configuration
@@ -117,6 +133,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   /// SIGHUP: the file is read and validated again; a bad one is refused and the running config
   /// stays.
   private func reload() {
+    service.reloading()
+    defer { service.send("READY=1") }
     let next: LoadedConfig
     do { next = try ConfigFile.load(loaded.path) } catch {
       Log.error("reload refused, keeping version \(config.version): \(error.message)")
@@ -149,6 +167,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   private func shutdown() {
     if stopping { return }
     stopping = true
+    service.send("STOPPING=1")
     Log.notice("stopping")
     loop.cancel(heartbeatTimer)
     let payload = Messages.offline(bootId: bootId, reason: "shutdown", tsMs: Clock.wallMs())
@@ -218,10 +237,11 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     // A clean session: subscriptions are made again on every connect.
     session.subscribe("\(topicRoot)/config/set", qos: 1)
     session.subscribe("\(topicRoot)/cmd", qos: 1)
+    service.send("STATUS=online via \(broker.label)")
     for p in parts { p.brokerConnected() }
   }
 
-  public func brokerLost(_ reason: String) {}
+  public func brokerLost(_ reason: String) { service.send("STATUS=offline: \(reason)") }
 
   public func brokerAcknowledged(mid: Int32) {
     if let m = shutdownMid, m == mid { finishStop() }
