@@ -234,9 +234,13 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     // retained messages per node, so the node reached now may not have it.
     session.publish(
       statusTopic, Messages.online(bootId: bootId, tsMs: Clock.wallMs()), qos: 1, retain: true)
-    // A clean session: subscriptions are made again on every connect.
-    session.subscribe("\(topicRoot)/config/set", qos: 1)
-    session.subscribe("\(topicRoot)/cmd", qos: 1)
+    // A clean session: subscriptions are made again on every connect. At QoS 0: RabbitMQ keeps
+    // a clean session's QoS 1 subscription in a durable queue on the node it was made on, and
+    // while that node is down every SUBSCRIBE elsewhere fails and drops the connection (found
+    // by Scripts/test-cluster). Nothing is lost by it: the centre's retained config comes again
+    // at every connect, and commands are live.
+    session.subscribe("\(topicRoot)/config/set", qos: 0)
+    session.subscribe("\(topicRoot)/cmd", qos: 0)
     service.send("STATUS=online via \(broker.label)")
     for p in parts { p.brokerConnected() }
   }

@@ -254,7 +254,7 @@ final class Centre: @unchecked Sendable {
     try p.run()
     process = p
     // The subscription is live once a message published to the probe topic comes back.
-    let ok = await Harness.wait(10) {
+    let ok = await Harness.wait(30) {
       Harness.run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(port)", "-t", probe,
                                              "-m", "x"])
       return self.messages(probe).count > 0

@@ -85,4 +85,34 @@ struct SnapshotTests {
     let last = try #require(beats.last?.json?["cameras"] as? [[String: Any]])
     #expect(last.first { $0["id"] as? String == "hung" }?["snapshot_age_s"] is NSNull)
   }
+
+  /// The promise: while a camera's HTTP request hangs, a power cut on another camera's
+  /// line still reaches the broker within 1 s (one thread, nothing in the loop blocks).
+  @Test func aPowerCutIsReportedWithinASecondWhileACameraHangs() async throws {
+    let broker = try Broker()
+    let cam = try FakeCamera(auth: .digest)
+    let site = "t-hangcut-\(UUID().uuidString.prefix(4).lowercased())"
+    let root = "vigil/\(site)"
+    let dir = Harness.tempDir("hangcut")
+    let board = try SimBoardDir(in: dir, lines: ["cam2_power": (input: true, debounceMs: 20)])
+    let good = cam.entry("good").replacingOccurrences(
+      of: "\"snapshot_s\": 1", with: "\"snapshot_s\": 1, \"power_line\": \"cam2_power\"")
+    let cams = [cam.entry("hung", path: "/hang.jpg"), good].joined(separator: ", ")
+    let centre = try await Centre(port: broker.port)
+    let agent = try AgentProcess(config: testConfig(
+      site: site, brokers: brokerEntry(broker.port), heartbeat: 1,
+      extra: "\"board\": \"board.json\", \"cameras\": [\(cams)]"), dir: dir)
+    try agent.start()
+    #expect(await centre.waitFor("\(root)/heartbeat", within: 10) != nil, "\(agent.log.text)")
+    // Let the hung camera's transfer start and hang.
+    try await Task.sleep(nanoseconds: 2_500_000_000)
+    let cut = Date()
+    board.set("cam2_power", 0)
+    let lost = await centre.waitFor("\(root)/event", within: 5) {
+      $0.json?["kind"] as? String == "camera_power_lost" && $0.json?["camera"] as? String == "good"
+    }
+    let took = lost.map { $0.at.timeIntervalSince(cut) } ?? 99
+    #expect(took < 1.0, "camera_power_lost after \(took) s: \(agent.log.text)")
+    #expect(centre.messages("\(root)/snapshot/hung/").isEmpty, "the hung camera is still hanging")
+  }
 }
