@@ -100,7 +100,6 @@ struct SpoolKillTests {
     let received = centre.snapshots(root)
     let corruptSent = received.filter { !served.contains($0.payload) }.count
     let receivedSet = Set(received.map { $0.payload })
-    let lost = mustArrive.filter { !receivedSet.contains($0.key) }
     let duplicates = received.count - receivedSet.count
     // A second oracle that needs no look at the disk: every message the agent logged as
     // stored (after its fsyncs and rename; the log line is in the pipe before any kill) must
@@ -114,8 +113,11 @@ struct SpoolKillTests {
         if rest.count == 3, rest[1] == "for", rest[0].hasSuffix(".s") { storedLogged.insert(String(rest[2])) }
       }
     }
+    // Together with the files seen at kills: a kill between the rename and the log line leaves
+    // a stored message that only the folder shows.
+    let stored = storedLogged.union(mustArrive.values)
     let receivedTopics = Set(centre.messages("\(root)/snapshot/").map { $0.topic })
-    let lostLogged = storedLogged.subtracting(receivedTopics).sorted()
+    let lostLogged = stored.subtracting(receivedTopics).sorted()
     // Set-aside files are never sent: a whole one (written, killed before its rename) holds a
     // frame that must not have reached the centre.
     let qdir = queue.appendingPathComponent("quarantine")
@@ -133,21 +135,17 @@ struct SpoolKillTests {
       + "unfinished .tmp files seen, \(quarantined) files set aside in quarantine; "
       + "\(received.count) snapshots received (\(mustArrive.count) distinct ones seen stored), "
       + "\(corruptSent) not identical to a served JPEG, \(quarantinedSent) set-aside sent, "
-      + "\(lost.count) lost of those seen stored, \(lostLogged.count) lost of "
-      + "\(storedLogged.count) logged as stored, "
+      + "\(lostLogged.count) lost of \(stored.count) stored (\(storedLogged.count) logged), "
       + "\(duplicates) duplicates (at-least-once)")
     #expect(runs >= 10)
     #expect(corruptStored.isEmpty, "\(corruptStored)")
     #expect(corruptSent == 0)
     #expect(quarantinedSent == 0)
-    for topic in lost.values.sorted() {
+    for topic in lostLogged {
       let lines = broker.log.all.filter { $0.contains(topic) }
       print("lost \(topic): broker log: \(lines)")
     }
-    #expect(lost.isEmpty, "lost: \(lost.values.sorted())")
     #expect(lostLogged.isEmpty, "lost: \(lostLogged)")
-    #expect(mustArrive.values.allSatisfy { storedLogged.contains($0) },
-            "every file seen at a kill was logged when stored")
     #expect(mustArrive.count >= 10, "the soak stored too little to prove anything")
   }
 }
