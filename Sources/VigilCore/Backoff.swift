@@ -2,6 +2,9 @@
 /// and full jitter between attempts, so that 1,600 gateways do not all come back in the same
 /// second after the centre's broker restarts (AWS Architecture Blog, "Exponential Backoff And
 /// Jitter": full jitter spreads best).
+/// The cap is 30 s: long enough to spread 1,600 returning gateways (about 53 a second at
+/// worst), short enough that a box is back within half a minute of its broker (a 60 s cap
+/// kept a gateway away for most of a minute after a 12 s outage).
 public struct UplinkSchedule {
   public let brokerCount: Int
   public let baseMs: Int64
@@ -11,7 +14,7 @@ public struct UplinkSchedule {
   /// Failed attempts since the last good connection.
   public private(set) var failures: Int = 0
 
-  public init(brokerCount: Int, baseMs: Int64 = 1000, capMs: Int64 = 60_000) {
+  public init(brokerCount: Int, baseMs: Int64 = 1000, capMs: Int64 = 30_000) {
     self.brokerCount = max(1, brokerCount)
     self.baseMs = baseMs
     self.capMs = capMs
