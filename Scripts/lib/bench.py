@@ -538,6 +538,8 @@ def row_spool(args, rows, work):
         time.sleep(5)
     fl = smaps(floor.pid)
     end(floor)
+    say("outage samples (s, spooled, RSS KiB, private dirty KiB): "
+        + "; ".join(f"{s[0]:.0f} {s[1]} {s[2]} {s[3]}" for s in samples))
     first, last = samples[0], samples[-1]
     ts = [s[0] for s in samples]
     per_min_rss = slope(ts, [s[2] for s in samples]) * 60
