@@ -30,8 +30,10 @@ public enum Files {
   /// Writes `bytes` so that after a crash at any moment the file holds either the old content
   /// or the new, whole: a temporary name, fsync, rename, then fsync of the folder so the rename
   /// itself is on disk (the ext4 delayed-allocation lesson).
-  public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644)
-    throws(SystemError)
+  /// `directoryFD`: the folder, already open (the spool writes many files into one folder and
+  /// keeps it open rather than opening it for every fsync).
+  public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644,
+                                     directoryFD: Int32? = nil) throws(SystemError)
   {
     let tmp = path + ".tmp"
     let fd = try Sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
@@ -49,7 +51,13 @@ public enum Files {
       unlink(tmp)
       throw SystemError("rename", errno: e, subject: path)
     }
-    try syncDirectory(Paths.directory(of: path))
+    if let dfd = directoryFD {
+      if fsync(dfd) < 0 {
+        throw SystemError("fsync", errno: Sys.errno, subject: Paths.directory(of: path))
+      }
+    } else {
+      try syncDirectory(Paths.directory(of: path))
+    }
   }
 
   public static func syncDirectory(_ dir: String) throws(SystemError) {

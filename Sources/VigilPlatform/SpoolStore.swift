@@ -207,25 +207,9 @@ public final class SpoolStore {
     return result
   }
 
+  /// Temporary name, fsync, rename, fsync of the folder (kept open): a file is whole or absent.
   private func writeDurably(_ name: String, _ data: [UInt8]) throws(SystemError) {
-    let tmp = dir + "/" + name + ".tmp"
-    let fd = try Sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o640)
-    do throws(SystemError) {
-      try Sys.writeAll(fd, data)
-      if fsync(fd) < 0 { throw SystemError("fsync", errno: Sys.errno, subject: tmp) }
-    } catch {
-      Sys.close(fd)
-      unlink(tmp)
-      throw error
-    }
-    Sys.close(fd)
-    if rename(tmp, dir + "/" + name) < 0 {
-      let e = Sys.errno
-      unlink(tmp)
-      throw SystemError("rename", errno: e, subject: tmp)
-    }
-    // The rename itself reaches the disk only with the folder.
-    if fsync(dirFD) < 0 { throw SystemError("fsync", errno: Sys.errno, subject: dir) }
+    try Files.writeAtomically(dir + "/" + name, data, mode: 0o640, directoryFD: dirFD)
   }
 
   /// Removes the oldest snapshots, then (only if the new message is an event) the oldest
