@@ -38,6 +38,21 @@ public final class Probe {
     cleanup()
   }
 
+  /// A non-blocking socket of `family` and its connect to `address`; nil (already reported)
+  /// when no socket could be had.
+  private func open<Address>(_ family: Int32, _ address: inout Address) -> Int32? {
+    fd = socket(family, vigil_sock_stream_nonblock(), 0)
+    if fd < 0 {
+      finishSoon(false, "socket: \(Self.text(Sys.errno))")
+      return nil
+    }
+    return withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<Address>.size))
+      }
+    }
+  }
+
   private func begin(_ host: String, _ port: Int, _ timeoutMs: Int64) {
     var v4 = sockaddr_in()
     var v6 = sockaddr_in6()
@@ -45,23 +60,13 @@ public final class Probe {
     if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
       v4.sin_family = sa_family_t(AF_INET)
       v4.sin_port = UInt16(port).bigEndian
-      fd = socket(AF_INET, vigil_sock_stream_nonblock(), 0)
-      if fd < 0 { return finishSoon(false, "socket: \(Self.text(Sys.errno))") }
-      rc = withUnsafePointer(to: &v4) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-      }
+      guard let r = open(AF_INET, &v4) else { return }
+      rc = r
     } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
       v6.sin6_family = sa_family_t(AF_INET6)
       v6.sin6_port = UInt16(port).bigEndian
-      fd = socket(AF_INET6, vigil_sock_stream_nonblock(), 0)
-      if fd < 0 { return finishSoon(false, "socket: \(Self.text(Sys.errno))") }
-      rc = withUnsafePointer(to: &v6) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-        }
-      }
+      guard let r = open(AF_INET6, &v6) else { return }
+      rc = r
     } else {
       return finishSoon(false, "host \"\(host)\" is not an IP address (no DNS in the loop)")
     }

@@ -38,11 +38,7 @@ final class Cable {
   /// Pulls the cable out: the links go and both masters close (cable.py handles SIGTERM).
   func unplug() {
     guard let p = process else { return }
-    kill(p.processIdentifier, SIGTERM)
-    let deadline = Date().addingTimeInterval(3)
-    while p.isRunning && Date() < deadline { usleep(20_000) }
-    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-    p.waitUntilExit()
+    p.end(graceSeconds: 3)
     process = nil
   }
 

@@ -183,16 +183,9 @@ final class Broker {
   }
 
   func stop() {
-    guard let p = process else { return }
-    if durable {
-      // A durable broker ends cleanly (saving what it holds for offline sessions), as a
-      // restarted production broker does; SIGKILL if it has not within 5 s.
-      kill(p.processIdentifier, SIGTERM)
-      let deadline = Date().addingTimeInterval(5)
-      while p.isRunning && Date() < deadline { usleep(20_000) }
-    }
-    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-    p.waitUntilExit()
+    // A durable broker ends cleanly (saving what it holds for offline sessions), as a
+    // restarted production broker does; SIGKILL if it has not within 5 s.
+    process?.end(graceSeconds: durable ? 5 : 0)
     process = nil
   }
 
@@ -202,7 +195,15 @@ final class Broker {
 extension Process {
   /// Ends a fixture at once. SIGKILL: children of the test runner inherit its blocked signal
   /// mask (Dispatch's threads block SIGTERM), so SIGTERM would wait forever.
-  func killAndWait() {
+  func killAndWait() { end(graceSeconds: 0) }
+
+  /// SIGTERM first, for a fixture that should stop cleanly, then SIGKILL after `graceSeconds`.
+  func end(graceSeconds: Double) {
+    if graceSeconds > 0 && isRunning {
+      kill(processIdentifier, SIGTERM)
+      let deadline = Date().addingTimeInterval(graceSeconds)
+      while isRunning && Date() < deadline { usleep(20_000) }
+    }
     if isRunning { kill(processIdentifier, SIGKILL) }
     waitUntilExit()
   }
