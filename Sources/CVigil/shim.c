@@ -77,6 +77,11 @@ long vigil_curlauth_basic_digest(void) { return (long)(CURLAUTH_BASIC | CURLAUTH
 CURLcode vigil_curl_easy_getinfo_long(CURL *h, CURLINFO info, long *out) {
   return curl_easy_getinfo(h, info, out);
 }
+long long vigil_curl_content_length(CURL *h) {
+  curl_off_t length = -1;
+  if (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) != CURLE_OK) return -1;
+  return length;
+}
 CURLMcode vigil_curl_multi_setopt_socketfn(CURLM *m, vigil_curl_socket_fn fn, void *user) {
   CURLMcode rc = curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, fn);
   return rc != CURLM_OK ? rc : curl_multi_setopt(m, CURLMOPT_SOCKETDATA, user);

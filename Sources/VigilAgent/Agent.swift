@@ -198,6 +198,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     loop.cancel(heartbeatTimer)
     heartbeatTimer = loop.every(ms: Int64(config.heartbeatS) * 1000) { [self] in
       self.sendHeartbeat()
+      // On the same tick, so that an idle agent wakes no more often than it must.
+      Heap.giveBackFreePages()
     }
   }
 

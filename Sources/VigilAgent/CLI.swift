@@ -142,6 +142,7 @@ public enum CLI {
       }
     }
     if !p.operands.isEmpty { return usageError("run", "unexpected \"\(p.operands[0])\"", runUsage) }
+    Heap.configure()
     return Agent.run(configPath: path)
   }
 

@@ -125,3 +125,21 @@ public enum Clock {
   /// Whether the kernel says the clock is synchronised (what `timedatectl` shows).
   public static func isSynced() -> Bool { vigil_clock_synced() != 0 }
 }
+
+/// The C heap, set up for a process that runs for months. Each snapshot passes through it in
+/// blocks of 5 to 33 KiB (curl's handle and buffer, the body, the spool record, a directory
+/// read), and in glibc's heap those blocks leave holes that later small objects split: through
+/// an outage spooling 8 snapshots a second the process's private dirty memory rose from 1,768
+/// to 1,960 KiB over 30 minutes, still creeping at the end, while the live heap stayed flat
+/// (heaptrack). With both settings below it stayed between 1,700 and 1,850 KiB, no trend.
+public enum Heap {
+  /// Blocks of 8 KiB and more are mapped on their own and unmapped when freed, so the heap holds
+  /// only small objects. Costs a mmap and a munmap per large block: a handful per snapshot.
+  public static let ownMappingFrom: Int32 = 8 * 1024
+
+  /// Call once, before anything allocates much.
+  public static func configure() { _ = mallopt(M_MMAP_THRESHOLD, ownMappingFrom) }
+
+  /// Returns the heap's whole free pages to the kernel (`malloc_trim(0)`).
+  public static func giveBackFreePages() { _ = malloc_trim(0) }
+}

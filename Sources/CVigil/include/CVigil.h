@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <curl/curl.h>
 
 /// errno is a macro over a thread-local; Swift sees it through these.
@@ -69,6 +70,8 @@ CURLcode vigil_curl_easy_setopt_datafn(CURL *h, CURLoption opt, vigil_curl_data_
 /// Basic or digest, whichever the server asks for (never sent in clear before it asks).
 long vigil_curlauth_basic_digest(void);
 CURLcode vigil_curl_easy_getinfo_long(CURL *h, CURLINFO info, long *out);
+/// The response's Content-Length, or -1 when it has none (chunked) or it is not known yet.
+long long vigil_curl_content_length(CURL *h);
 
 typedef int (*vigil_curl_socket_fn)(CURL *h, curl_socket_t s, int what, void *user, void *sockp);
 typedef int (*vigil_curl_timer_fn)(CURLM *m, long timeout_ms, void *user);
