@@ -331,6 +331,11 @@ def build_floor(work):
     return floor_bin
 
 
+def target_text(args):
+    kib = args.memory_limit_kib
+    return "2 MiB target" if kib == 2048 else f"{kib:,} KiB limit"
+
+
 def settle_page_cache():
     """Writes every dirty page of the page cache back to disk. A binary written moments ago
     (the build before the bench) still has dirty pages in the page cache, and smaps counts a
@@ -387,12 +392,12 @@ def row_idle(args, rows, work):
     rows.append((f"Resident memory, idle, 8 cameras ({secs} s)", f"{mem['Rss']:,} KiB",
                  "C program that only initialises the same libraries", f"{fl['Rss']:,} KiB",
                  ratio(mem["Rss"], fl["Rss"]), note))
-    ok = "within" if pd_max <= 2048 else "OVER"
+    ok = "within" if pd_max <= args.memory_limit_kib else "OVER"
     rows.append((f"Private dirty memory, idle ({secs} s, median of {len(samples)} samples)",
                  f"{pd_median:,} KiB", "the same C program", f"{fl['Private_Dirty']:,} KiB",
                  ratio(pd_median, fl["Private_Dirty"]),
                  f"{pd_min:,}-{pd_max:,} KiB over the run (sampled every {sample_s} s): {ok} "
-                 "the 2 MiB target"))
+                 f"the {target_text(args)}"))
     ok = "within" if agent_cpu <= 0.05 else "OVER"
     rows.append((f"CPU, idle, 8 cameras ({secs} s)", f"{agent_cpu:.4f} % of a core",
                  "shell loop: `/dev/tcp` probes + `mosquitto_pub` heartbeats",
@@ -569,7 +574,8 @@ def row_spool(args, rows, work):
                  f"medians by thirds {med[1][0]:,} / {med[1][1]:,} / {med[1][2]:,} KiB: "
                  f"{verdict} from the middle third to the last; {pd_range[0]:,}-"
                  f"{pd_range[1]:,} KiB over the run, "
-                 f"{'within' if pd_range[1] <= 2048 else 'OVER'} the 2 MiB target"))
+                 f"{'within' if pd_range[1] <= args.memory_limit_kib else 'OVER'} the "
+                 f"{target_text(args)}"))
 
     if args.no_replay:
         end(agent)
@@ -835,6 +841,9 @@ def main():
     ap.add_argument("--edges", type=int, default=100)
     ap.add_argument("--no-replay", action="store_true",
                     help="spool row: measure memory through the outage only")
+    ap.add_argument("--memory-limit-kib", type=int, default=2048,
+                    help="private dirty memory target (issue 7: 2 MiB); lower it to see "
+                         "--check fail")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 if a row misses its target (Scripts/test's memory stage)")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
