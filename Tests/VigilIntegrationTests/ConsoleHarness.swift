@@ -26,7 +26,7 @@ final class Cable {
     p.standardOutput = pipe
     p.standardError = pipe
     log.attach(pipe)
-    try p.run()
+    try p.runAsFixture()
     process = p
     let deadline = Date().addingTimeInterval(10)
     while !log.all.contains("ready") {
@@ -98,7 +98,7 @@ enum Technician {
     p.standardError = output
     let collected = ByteCollector()
     collected.attach(output)
-    do { try p.run() } catch {
+    do { try p.runAsFixture() } catch {
       return Session(ok: false, error: "cannot run technician.py: \(error)", transcript: "",
                      at: [], started: started, seed: 0)
     }

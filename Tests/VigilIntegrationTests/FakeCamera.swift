@@ -26,7 +26,7 @@ final class FakeCamera {
     p.standardOutput = pipe
     p.standardError = pipe
     log.attach(pipe)
-    try p.run()
+    try p.runAsFixture()
     process = p
     let deadline = Date().addingTimeInterval(10)
     var found: Int?
@@ -131,7 +131,7 @@ final class Link {
                    "--port-file", portFile.path, "--to", "\(target)", "--mode-file", modeFile.path]
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
-    try p.run()
+    try p.runAsFixture()
     process = p
     let deadline = Date().addingTimeInterval(10)
     var found: Int?

@@ -171,7 +171,7 @@ final class Broker {
     p.standardOutput = pipe
     p.standardError = pipe
     log.attach(pipe)
-    try p.run()
+    try p.runAsFixture()
     process = p
     let deadline = Date().addingTimeInterval(10)
     while !Harness.canConnect(port: port) {
@@ -192,7 +192,37 @@ final class Broker {
   deinit { stop() }
 }
 
+/// Every fixture process, so that none outlives the test runner: a fixture object that is never
+/// deinitialised (held by a cycle somewhere) would leave its process running (one mosquitto
+/// per `swift test` run was found still listening afterwards). At exit, whichever is still
+/// running is killed; one already reaped is skipped, so a reused pid is never hit.
+enum FixtureReaper {
+  private static let lock = NSLock()
+  nonisolated(unsafe) private static var processes: [Process] = []
+  private static let installed: Void = { atexit { FixtureReaper.killAll() } }()
+
+  static func track(_ p: Process) {
+    _ = installed
+    lock.lock()
+    processes.removeAll { !$0.isRunning }
+    processes.append(p)
+    lock.unlock()
+  }
+
+  static func killAll() {
+    lock.lock()
+    for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    lock.unlock()
+  }
+}
+
 extension Process {
+  /// `run()`, with the process ended at the test runner's exit if nothing ended it before.
+  func runAsFixture() throws {
+    try run()
+    FixtureReaper.track(self)
+  }
+
   /// Ends a fixture at once. SIGKILL: children of the test runner inherit its blocked signal
   /// mask (Dispatch's threads block SIGTERM), so SIGTERM would wait forever.
   func killAndWait() { end(graceSeconds: 0) }
@@ -252,7 +282,7 @@ final class Centre: @unchecked Sendable {
       if d.isEmpty { h.readabilityHandler = nil; return }
       self?.append(d)
     }
-    try p.run()
+    try p.runAsFixture()
     process = p
     // The subscription is live once a message published to the probe topic comes back.
     let ok = await Harness.wait(30) {
@@ -342,7 +372,7 @@ final class AgentProcess {
     p.standardOutput = pipe
     p.standardError = pipe
     log.attach(pipe)
-    try p.run()
+    try p.runAsFixture()
     process = p
   }
 
