@@ -15,7 +15,25 @@ enum Harness {
     return root.appendingPathComponent(".build/debug/vigil").path
   }
 
+  /// A free loopback port, never one handed out before in this test run: tests run in
+  /// parallel, and a port a fake camera has just closed (so that probes are refused) must not
+  /// be given to another test's listener, or the camera looks healthy again (seen once).
   static func freePort() -> Int {
+    for _ in 0..<100 {
+      let p = kernelFreePort()
+      portLock.lock()
+      let fresh = !handedOut.contains(p)
+      if fresh { handedOut.insert(p) }
+      portLock.unlock()
+      if fresh { return p }
+    }
+    return kernelFreePort()
+  }
+
+  private static let portLock = NSLock()
+  nonisolated(unsafe) private static var handedOut: Set<Int> = []
+
+  private static func kernelFreePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
