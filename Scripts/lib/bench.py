@@ -117,29 +117,42 @@ class Broker:
         return out
 
 
-class StatusWatch:
-    """mosquitto_sub on vigil/+/status; each message with its receive time (%U)."""
+class SubWatch:
+    """mosquitto_sub on a topic at QoS 1, each message read with its receive time (%U) on a
+    thread; `parse` turns a line into an item (None skips it)."""
 
-    def __init__(self, port, topic="vigil/+/status"):
-        self.lines = []
+    def __init__(self, port, topic, fmt):
+        self.items = []
         self.lock = threading.Lock()
         self.proc = spawn(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                           "-t", topic, "-F", "%U %t %p"], stdout=subprocess.PIPE, text=True)
+                           "-t", topic, "-F", fmt], stdout=subprocess.PIPE, text=True)
         threading.Thread(target=self._read, daemon=True).start()
         time.sleep(0.3)
 
     def _read(self):
         for line in self.proc.stdout:
-            parts = line.rstrip("\n").split(" ", 2)
-            if len(parts) == 3:
+            item = self.parse(line.rstrip("\n"))
+            if item is not None:
                 with self.lock:
-                    self.lines.append((float(parts[0]), parts[1], parts[2]))
+                    self.items.append(item)
+
+
+class StatusWatch(SubWatch):
+    """vigil/+/status: (receive time, topic, payload) of each message."""
+
+    def __init__(self, port, topic="vigil/+/status"):
+        super().__init__(port, topic, "%U %t %p")
+
+    @staticmethod
+    def parse(line):
+        parts = line.split(" ", 2)
+        return (float(parts[0]), parts[1], parts[2]) if len(parts) == 3 else None
 
     def first(self, topic, needle, timeout):
         deadline = time.time() + timeout
         while time.time() < deadline:
             with self.lock:
-                for ts, t, p in self.lines:
+                for ts, t, p in self.items:
                     if t == topic and needle in p:
                         return ts
             time.sleep(0.005)
@@ -641,27 +654,21 @@ def row_spool(args, rows, work):
                  f"{payload / 1e6:.1f} MB of JPEGs; the same frames both ways"))
 
 
-class EventWatch:
-    """mosquitto_sub on one event topic: (receive time, kind, camera) of each event."""
+class EventWatch(SubWatch):
+    """One event topic: (receive time, kind, line) of each event."""
 
     def __init__(self, port, topic):
-        self.items = []
-        self.lock = threading.Lock()
-        self.proc = spawn(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                           "-t", topic, "-F", "%U %p"], stdout=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-        time.sleep(0.3)
+        super().__init__(port, topic, "%U %p")
 
-    def _read(self):
-        for line in self.proc.stdout:
-            parts = line.rstrip("\n").split(" ", 1)
-            if len(parts) != 2:
-                continue
-            kind = re.search(r'"kind"\s*:\s*"([^"]+)"', parts[1])
-            line_name = re.search(r'"line"\s*:\s*"([^"]+)"', parts[1])
-            with self.lock:
-                self.items.append((float(parts[0]), kind.group(1) if kind else "",
-                                   line_name.group(1) if line_name else ""))
+    @staticmethod
+    def parse(line):
+        parts = line.split(" ", 1)
+        if len(parts) != 2:
+            return None
+        kind = re.search(r'"kind"\s*:\s*"([^"]+)"', parts[1])
+        line_name = re.search(r'"line"\s*:\s*"([^"]+)"', parts[1])
+        return (float(parts[0]), kind.group(1) if kind else "",
+                line_name.group(1) if line_name else "")
 
     def count(self, kind, line):
         with self.lock:
