@@ -22,6 +22,8 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "."))
+import testports  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 started = []  # every Popen this run made, ended at exit
@@ -55,11 +57,8 @@ def end_all():
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port outside the kernel's ephemeral range, reserved for this run (testports.py)."""
+    return testports.reserve()
 
 
 def raise_fd_limit():
@@ -180,7 +179,7 @@ class FakeCameras:
         self.servers = []
         for _ in range(n):
             socketserver.ThreadingTCPServer.allow_reuse_address = True
-            s = socketserver.ThreadingTCPServer(("127.0.0.1", 0), FakeCameras.Handler)
+            s = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), FakeCameras.Handler)
             s.daemon_threads = True
             threading.Thread(target=s.serve_forever, daemon=True).start()
             self.servers.append(s)

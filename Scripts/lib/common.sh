@@ -43,7 +43,8 @@ ensure_setup() {
   ensure_packages "${VIGIL_PACKAGES[@]}"
 }
 
-# A free TCP port on loopback, chosen by the kernel.
+# A free TCP port on loopback outside the kernel's ephemeral range, so no outgoing connection
+# can take it before the listener binds (Scripts/lib/testports.py says why).
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$VIGIL_ROOT/Scripts/lib/testports.py"
 }

@@ -135,6 +135,8 @@ class Camera(http.server.BaseHTTPRequestHandler):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port-file", required=True)
+    p.add_argument("--port", type=int, default=0,
+                   help="the port to listen on (the tests hand one out; 0: the kernel picks)")
     p.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
     p.add_argument("--user", default="viewer")
     p.add_argument("--password", default="secret")
@@ -143,7 +145,7 @@ def main():
     a = p.parse_args()
     if a.save:
         os.makedirs(a.save, exist_ok=True)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), Camera)
     server.daemon_threads = True
     server.args = a
     server.nonces = set()

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A TCP link between the agent and its broker that a test can break, as field uplinks break.
 
-  link.py --port-file F --to PORT --mode-file M
+  link.py --port-file F [--port P] --to PORT --mode-file M
 
-Listens on a free loopback port (written to F) and forwards each connection to 127.0.0.1:PORT.
+Listens on loopback port P (written to F once it listens) and forwards each connection to 127.0.0.1:PORT.
 M holds the link's state, read every 20 ms:
   up      bytes flow both ways
   stall   the link dies silently: connections stay open, nothing passes either way (what
@@ -20,12 +20,14 @@ import time
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port-file", required=True)
+    p.add_argument("--port", type=int, default=0,
+                   help="the port to listen on (the tests hand one out; 0: the kernel picks)")
     p.add_argument("--to", type=int, required=True)
     p.add_argument("--mode-file", required=True)
     a = p.parse_args()
     lsock = socket.socket()
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("127.0.0.1", 0))
+    lsock.bind(("127.0.0.1", a.port))
     lsock.listen(16)
     lsock.setblocking(False)
     with open(a.port_file + ".tmp", "w") as f:

@@ -19,7 +19,7 @@ final class FakeCamera {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/fake-camera.py").path,
-                   "--port-file", portFile.path, "--auth", auth.rawValue, "--user", user,
+                   "--port-file", portFile.path, "--port", "\(Harness.freePort())", "--auth", auth.rawValue, "--user", user,
                    "--password", password, "--save", dir.appendingPathComponent("saved").path,
                    "--pad", "\(pad)"]
     let pipe = Pipe()
@@ -128,19 +128,28 @@ final class Link {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/link.py").path,
-                   "--port-file", portFile.path, "--to", "\(target)", "--mode-file", modeFile.path]
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
+                   "--port-file", portFile.path, "--port", "\(Harness.freePort())",
+                   "--to", "\(target)", "--mode-file", modeFile.path]
+    let log = LineCollector()
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    log.attach(pipe)
     try p.runAsFixture()
     process = p
     let deadline = Date().addingTimeInterval(10)
     var found: Int?
-    while found == nil && Date() < deadline {
+    while found == nil {
       if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
-      if found == nil { usleep(20_000) }
+      if found == nil {
+        if !p.isRunning || Date() > deadline {
+          throw HarnessError("link did not start (\(p.isRunning ? "no port within 10 s" : "exited")): "
+            + log.text)
+        }
+        usleep(20_000)
+      }
     }
-    guard let port = found else { throw HarnessError("link did not start") }
-    self.port = port
+    self.port = found ?? 0
   }
 
   func set(_ mode: Mode) throws {

@@ -15,41 +15,80 @@ enum Harness {
     return root.appendingPathComponent(".build/debug/vigil").path
   }
 
-  /// A free loopback port, never one handed out before in this test run: tests run in
-  /// parallel, and a port a fake camera has just closed (so that probes are refused) must not
-  /// be given to another test's listener, or the camera looks healthy again (seen once).
+  /// A loopback port for a test listener that nothing else can take before the listener binds
+  /// it. A port found by binding port 0 lies in the kernel's ephemeral range, where any
+  /// process's next outgoing connection may be given it first (seen in CI: a TLS broker's
+  /// second listener lost its port, mosquitto exited, and the test timed out). These come from
+  /// outside that range, and each is reserved for this process's life by an flock on
+  /// /tmp/vigil-test-ports/PORT, the scheme Scripts/lib/testports.py shares, so no two
+  /// fixtures of any test process get the same one; a port once handed out is never handed out
+  /// again in this run (a port a fake camera closed must stay refused).
   static func freePort() -> Int {
-    for _ in 0..<100 {
-      let p = kernelFreePort()
-      portLock.lock()
-      let fresh = !handedOut.contains(p)
-      if fresh { handedOut.insert(p) }
-      portLock.unlock()
-      if fresh { return p }
+    portLock.lock()
+    defer { portLock.unlock() }
+    let ranges = candidateRanges()
+    let total = ranges.reduce(0) { $0 + $1.count }
+    let start = Int.random(in: 0..<max(1, total))
+    for i in 0..<total {
+      var k = (start + i) % total
+      var port = 0
+      for r in ranges {
+        if k < r.count { port = r.lowerBound + k; break }
+        k -= r.count
+      }
+      if handedOut.contains(port) { continue }
+      mkdir(lockDir, 0o777)
+      let fd = open("\(lockDir)/\(port)", O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
+      if fd < 0 { continue }
+      if flock(fd, LOCK_EX | LOCK_NB) != 0 || !bindable(port) {
+        close(fd)
+        continue
+      }
+      handedOut.insert(port)  // the lock's fd stays open until the test runner exits
+      return port
     }
-    return kernelFreePort()
+    Issue.record("no free test port outside the ephemeral range \(ephemeralRange())")
+    return 1
   }
 
   private static let portLock = NSLock()
   nonisolated(unsafe) private static var handedOut: Set<Int> = []
+  private static let lockDir = "/tmp/vigil-test-ports"
 
-  private static func kernelFreePort() -> Int {
+  /// The kernel's ephemeral (source) port range.
+  static func ephemeralRange() -> ClosedRange<Int> {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range",
+                            encoding: .utf8)) ?? ""
+    let f = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap {
+      Int($0)
+    }
+    guard f.count >= 2, f[0] <= f[1] else { return 32768...60999 }
+    return f[0]...f[1]
+  }
+
+  /// Ports outside the ephemeral range, above the well-known and most registered ones.
+  private static func candidateRanges() -> [Range<Int>] {
+    let e = ephemeralRange()
+    var r: [Range<Int>] = []
+    if e.lowerBound > 20000 { r.append(20000..<e.lowerBound) }
+    if e.upperBound < 65535 { r.append((e.upperBound + 1)..<65536) }
+    if r.isEmpty { r.append(10000..<max(10001, e.lowerBound)) }
+    return r
+  }
+
+  /// Whether nothing holds `port` on 127.0.0.1 now (no listener, no socket in TIME_WAIT).
+  private static func bindable(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    _ = withUnsafePointer(to: &addr) {
+    addr.sin_port = UInt16(truncatingIfNeeded: port).bigEndian
+    return withUnsafePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
         bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
       }
-    }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-    }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    } == 0
   }
 
   static func tempDir(_ name: String = "vigil") -> URL {
@@ -185,18 +224,40 @@ final class Broker {
       p.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
       p.arguments = ["-c", conf.path, "-v"]
     }
+    func runs() -> Int { log.all.filter { $0.hasSuffix(" running") }.count }
+    let before = runs()  // the log goes on across a restart
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
     log.attach(pipe)
     try p.runAsFixture()
     process = p
+    // Ready only when mosquitto says it runs (it prints that once every listener is bound) and
+    // every listener accepts: mosquitto exits when a later listener cannot bind, after an
+    // earlier one already accepted, and a port another process holds would accept anyway.
+    let ports = Broker.listenerPorts(text)
     let deadline = Date().addingTimeInterval(10)
-    while !Harness.canConnect(port: port) {
-      if Date() > deadline || !p.isRunning {
-        throw HarnessError("mosquitto did not listen on \(port): \(log.text)")
+    func running() -> Bool { runs() > before }
+    while let waiting = running() ? ports.first(where: { !Harness.canConnect(port: $0) })
+      : ports.first
+    {
+      if !p.isRunning {
+        p.waitUntilExit()
+        throw HarnessError("mosquitto exited (status \(p.terminationStatus)) before listening "
+          + "on \(waiting): \(log.text)")
+      }
+      if Date() > deadline {
+        throw HarnessError("mosquitto did not listen on \(waiting) within 10 s: \(log.text)")
       }
       usleep(20_000)
+    }
+  }
+
+  /// The ports of every `listener PORT ...` line of a mosquitto config.
+  static func listenerPorts(_ conf: String) -> [Int] {
+    conf.split(separator: "\n").compactMap { line in
+      let w = line.split(separator: " ", omittingEmptySubsequences: true)
+      return w.count >= 2 && w[0] == "listener" ? Int(w[1]) : nil
     }
   }
 
@@ -282,6 +343,8 @@ final class Centre: @unchecked Sendable {
   private var seen: [Seen] = []
   private var buffer = Data()
   let port: Int
+  /// What mosquitto_sub wrote to stderr: why it could not connect, if it could not.
+  let stderr = LineCollector()
 
   /// Subscribes to `topic` on the broker at `port` and returns once the subscription is live.
   init(port: Int, topic: String = "vigil/#", extra: [String] = []) async throws {
@@ -294,7 +357,9 @@ final class Centre: @unchecked Sendable {
                    "-F", "%r %t %x", "-V", "mqttv311"] + extra
     let pipe = Pipe()
     p.standardOutput = pipe
-    p.standardError = FileHandle.nullDevice
+    let errors = Pipe()
+    p.standardError = errors
+    stderr.attach(errors)
     pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
       let d = h.availableData
       if d.isEmpty { h.readabilityHandler = nil; return }
@@ -303,12 +368,22 @@ final class Centre: @unchecked Sendable {
     try p.runAsFixture()
     process = p
     // The subscription is live once a message published to the probe topic comes back.
+    var published = ""
     let ok = await Harness.wait(30) {
-      Harness.run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(port)", "-t", probe,
-                                             "-m", "x"])
+      if !p.isRunning { return true }
+      published = Harness.run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(port)",
+                                                         "-t", probe, "-m", "x"]).1
       return self.messages(probe).count > 0
     }
-    if !ok { throw HarnessError("centre could not subscribe on port \(port)") }
+    if !p.isRunning {
+      p.waitUntilExit()
+      throw HarnessError("centre's mosquitto_sub exited (status \(p.terminationStatus)) on port "
+        + "\(port): \(stderr.text)")
+    }
+    if !ok {
+      throw HarnessError("centre could not subscribe on port \(port) within 30 s: "
+        + "mosquitto_sub said \"\(stderr.text)\", mosquitto_pub said \"\(published)\"")
+    }
   }
 
   private func append(_ d: Data) {
