@@ -494,7 +494,8 @@ FAKE_CAMERA = os.path.join(ROOT, "Tests", "Fixtures", "fake-camera.py")
 def fake_camera(work, name, pad=2000, save=None):
     """Tests/Fixtures/fake-camera.py on a free port: (process, port)."""
     port_file = os.path.join(work, f"{name}.port")
-    cmd = ["python3", FAKE_CAMERA, "--port-file", port_file, "--pad", str(pad)]
+    cmd = ["python3", FAKE_CAMERA, "--port-file", port_file, "--port", str(free_port()),
+           "--pad", str(pad)]
     if save:
         cmd += ["--save", save]
     p = spawn(cmd)

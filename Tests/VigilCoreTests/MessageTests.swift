@@ -128,6 +128,27 @@ import Testing
     #expect(s.failures == 0)
     let d = s.failed(random: UInt64.max, lostWorkingConnection: true)
     #expect(s.broker == 1, "the broker that was working is tried again first")
-    #expect(d <= 1000)
+    #expect(d <= 15_000)
+  }
+
+  @Test func theFirstRetryAfterALossIsSpreadOverFifteenSeconds() {
+    // A broker restart drops 1,600 gateways at once: their first retries must cover 0-15 s
+    // evenly, not come back within the first second.
+    var rng = SystemRandomNumberGenerator()
+    var delays: [Int64] = []
+    for _ in 0..<1600 {
+      var s = UplinkSchedule(brokerCount: 2)
+      s.connected()
+      delays.append(s.failed(random: rng.next(), lostWorkingConnection: true))
+      #expect(s.broker == 0 && s.failures == 1)
+    }
+    #expect(delays.allSatisfy { $0 >= 0 && $0 <= 15_000 })
+    var buckets = [Int](repeating: 0, count: 15)
+    for d in delays { buckets[min(14, Int(d / 1000))] += 1 }
+    for b in buckets { #expect(b > 60 && b < 160, "\(buckets)") }
+    // The next failure goes on from the first step, to the next broker.
+    var s = UplinkSchedule(brokerCount: 2)
+    _ = s.failed(random: 0, lostWorkingConnection: true)
+    #expect(s.failed(random: UInt64.max) <= 2000 && s.broker == 1)
   }
 }
