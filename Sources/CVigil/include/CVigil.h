@@ -80,4 +80,34 @@ CURLMcode vigil_curl_multi_setopt_timerfn(CURLM *m, vigil_curl_timer_fn fn, void
 /// The result of a finished transfer (CURLMsg.data is a union).
 CURLcode vigil_curl_msg_result(const CURLMsg *msg);
 
+/// The spool's disk work on a thread of its own (disk_worker.c): durable writes, batched so that
+/// a batch shares one folder fsync, and removals. Jobs run in the order submitted; the loop
+/// polls `vigil_disk_fd` and reads what finished with `vigil_disk_results`.
+typedef struct vigil_disk vigil_disk;
+enum { VIGIL_DISK_WRITE = 1, VIGIL_DISK_UNLINK = 2 };
+typedef struct {
+  uint64_t tag;
+  int op;
+  /// 0, or the errno of the step that failed.
+  int error;
+} vigil_disk_result;
+/// Starts the thread for files in the open folder `dirfd`; at most `capacity` jobs pending or
+/// finished and unread. NULL and errno on failure.
+vigil_disk *vigil_disk_start(int dirfd, unsigned capacity, unsigned mode);
+/// An eventfd, readable when jobs have finished.
+int vigil_disk_fd(const vigil_disk *d);
+/// Queues a durable write of a copy of `data` to `name` in the folder; -1 and EAGAIN when
+/// `capacity` jobs wait, EINVAL for a name with a slash or too long.
+int vigil_disk_write(vigil_disk *d, const char *name, const uint8_t *data, size_t len, uint64_t tag);
+/// Queues the removal of `name` (a missing file is no error).
+int vigil_disk_unlink(vigil_disk *d, const char *name, uint64_t tag);
+/// Up to `max` finished jobs, oldest first.
+int vigil_disk_results(vigil_disk *d, vigil_disk_result *out, int max);
+/// Jobs submitted and not finished yet.
+unsigned vigil_disk_pending(vigil_disk *d);
+/// Batches the thread has run.
+uint64_t vigil_disk_batches(vigil_disk *d);
+/// Finishes every job submitted, ends the thread and frees `d` (the folder stays open).
+void vigil_disk_stop(vigil_disk *d);
+
 #endif
