@@ -5,7 +5,7 @@ run, on the same machine, and written to BENCHMARKS.md with the machine and the 
 Rows: binary size, cold start to the retained online status, idle memory and CPU with 8 cameras,
 memory during a long outage while the spool grows to thousands of snapshots, the spool's replay
 when the broker returns, GPIO edge to event latency (also with a hung camera), and a fleet's
-reconnect storm after a broker restart.
+reconnect storm after a broker restart, and the cost of one console PIN check.
 Host-only tool: ordinary Python. Every process it starts is ended by its own pid.
 """
 import argparse
@@ -342,6 +342,72 @@ def build_floor(work):
         subprocess.run(["strip", floor_bin], check=True)
         settle_page_cache()
     return floor_bin
+
+
+PIN_C = r"""
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+/* The pin row's baseline: one PIN check at libsodium's "interactive" preset (64 MiB, 2 passes),
+   the one DESIGN.md turns down for a board. Prints the median of 10 checks in ms. */
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+int main(void) {
+  char hash[crypto_pwhash_STRBYTES];
+  const char *pin = "246810";
+  double ms[10];
+  if (sodium_init() < 0) return 1;
+  if (crypto_pwhash_str_alg(hash, pin, strlen(pin), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                            crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13))
+    return 1;
+  for (int i = 0; i < 10; i++) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (crypto_pwhash_str_verify(hash, pin, strlen(pin)) != 0) return 1;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    ms[i] = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+  }
+  qsort(ms, 10, sizeof ms[0], cmp);
+  printf("%.1f\n", (ms[4] + ms[5]) / 2);
+  return 0;
+}
+"""
+
+
+def pin_check_ms(cmd):
+    """The median that `vigil pin-hash --time` prints on stderr."""
+    p = subprocess.run(cmd + ["pin-hash", "--time"], input=b"246810\n", capture_output=True,
+                       check=True)
+    m = re.search(r"median ([0-9.]+) ms", p.stderr.decode())
+    if not m:
+        raise RuntimeError("pin-hash --time printed no median: " + p.stderr.decode())
+    return float(m.group(1))
+
+
+def row_pin(args, rows, work):
+    say("pin: one console PIN check at the vigil pin-hash preset, against libsodium's interactive")
+    src = os.path.join(work, "pin-interactive.c")
+    with open(src, "w") as f:
+        f.write(PIN_C)
+    base = os.path.join(work, "pin-interactive")
+    subprocess.run(["gcc", "-O2", src, "-o", base, "-lsodium"], check=True)
+    qemu = ["qemu-aarch64-static", "-L", "/"]
+    subprocess.run(["aarch64-linux-gnu-gcc", "-O2", src, "-o", base + "-arm64",
+                    "-L/usr/lib/aarch64-linux-gnu", "-lsodium"], check=True)
+    for label, vigil, baseline in (("x86_64", [args.x86_64], [base]),
+                                   ("aarch64 under qemu-user", qemu + [args.aarch64],
+                                    qemu + [base + "-arm64"])):
+        v = pin_check_ms(vigil)
+        out = subprocess.run(baseline, capture_output=True, check=True).stdout.decode()
+        b = float(out.strip())
+        rows.append((f"Console PIN check (Argon2id 4 MiB, t=3), {label}, median of 10",
+                     f"{v:.1f} ms", "libsodium's interactive preset (64 MiB, t=2)", f"{b:.1f} ms",
+                     ratio(v, b), "`vigil pin-hash --time`; qemu-user is no measure of a real "
+                     "Cortex-A53" if "qemu" in label else "`vigil pin-hash --time`"))
 
 
 def target_text(args):
@@ -1047,7 +1113,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--aarch64", required=True)
     ap.add_argument("--x86_64", required=True)
-    ap.add_argument("--rows", default="size,start,idle,spool,replay,gpio,fleet")
+    ap.add_argument("--rows", default="size,start,pin,idle,spool,replay,gpio,fleet")
     ap.add_argument("--idle-s", type=int, default=300)
     ap.add_argument("--cold-runs", type=int, default=10)
     ap.add_argument("--fleet", type=int, default=1600)
@@ -1081,7 +1147,7 @@ def main():
     args = ap.parse_args()
     rows = []
     funcs = {"size": row_size, "start": row_cold_start, "idle": row_idle, "spool": row_spool,
-             "replay": row_replay, "gpio": row_gpio, "fleet": row_fleet}
+             "replay": row_replay, "gpio": row_gpio, "fleet": row_fleet, "pin": row_pin}
     info = machine()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     t0 = time.time()

@@ -21,6 +21,27 @@ int vigil_tty_outq(int fd) {
   return n;
 }
 
+int vigil_fd_is_socket(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -1;
+  return S_ISSOCK(st.st_mode) ? 1 : 0;
+}
+
+long vigil_write_now(int fd, const void *buf, size_t n, int is_socket) {
+  if (is_socket) return (long)send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  // A pipe that polls writable has a free page slot, and a write of at most PIPE_BUF bytes
+  // takes one (pipe_write in fs/pipe.c): it does not wait, unless another process fills the
+  // pipe between the two calls. A file or /dev/null always polls writable.
+  struct pollfd p = {.fd = fd, .events = POLLOUT, .revents = 0};
+  int r = poll(&p, 1, 0);
+  if (r < 0) return -1;
+  if (r == 0 || !(p.revents & POLLOUT)) {
+    errno = (p.revents & (POLLERR | POLLHUP)) ? EPIPE : EAGAIN;
+    return -1;
+  }
+  return (long)write(fd, buf, n);
+}
+
 int vigil_sock_stream_nonblock(void) { return SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC; }
 int vigil_sock_dgram_cloexec(void) { return SOCK_DGRAM | SOCK_CLOEXEC; }
 

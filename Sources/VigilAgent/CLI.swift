@@ -44,6 +44,8 @@ public enum CLI {
     Reads a technician PIN, one line on standard input (asked for without echo on a
     terminal), and prints its Argon2id hash for the config's "console": {"pin_hash": …}.
     A PIN is 6 to 12 digits. Exit status 0 with the hash; 1 when the PIN is refused.
+      -t, --time          also check the PIN against its hash 10 times and say, on
+                          stderr, how long one check takes on this machine (a login's cost)
       -h, --help          this text
     """
 
@@ -270,7 +272,7 @@ public enum CLI {
   static func pinHash(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
   {
-    let p = parse(argc, argv, short: "h", long: [("help", false, "h")])
+    let p = parse(argc, argv, short: "ht", long: [("help", false, "h"), ("time", false, "t")])
     if let e = p.error { return usageError("pin-hash", e, pinHashUsage) }
     if p.options.contains(where: { $0.0 == "h" }) {
       out(pinHashUsage)
@@ -299,6 +301,27 @@ public enum CLI {
       return 1
     }
     out(hash)
+    if p.options.contains(where: { $0.0 == "t" }) { return timeChecks(pin, hash) }
+    return 0
+  }
+
+  /// `pin-hash --time`: the median of 10 checks, each what a console login costs the loop.
+  static func timeChecks(_ pin: String, _ hash: String) -> Int32 {
+    var us: [Int64] = []
+    for _ in 0..<10 {
+      let started = Clock.monotonicNs()
+      let r = PinHash.check(pin, against: hash)
+      us.append((Clock.monotonicNs() - started) / 1000)
+      if r != .match {
+        err("vigil pin-hash: the new hash did not check (\(r))")
+        return 1
+      }
+    }
+    us.sort()
+    let median = (us[4] + us[5]) / 2
+    let l = PinHashLimits.preset
+    err("one PIN check (Argon2id m=\(l.memoryKiB) KiB, t=\(l.passes), p=\(l.lanes)): median "
+      + "\(median / 1000).\(median % 1000 / 100) ms of 10, \(us[0] / 1000) to \(us[9] / 1000) ms")
     return 0
   }
 

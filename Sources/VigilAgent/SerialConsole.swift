@@ -131,15 +131,27 @@ final class SerialConsole: AgentPart {
     if !out.isEmpty { port?.write(out) }
   }
 
+  /// One PIN check, on the loop: bounded by the preset (a hash beyond it is refused unchecked,
+  /// so no login can stall the agent) and timed in the debug log.
   private func check(_ pin: String) -> Bool {
     guard let c = settings else { return false }
-    return PinHash.verify(pin, against: c.pinHash)
+    let started = Clock.monotonicNs()
+    let result = PinHash.check(pin, against: c.pinHash)
+    let us = (Clock.monotonicNs() - started) / 1000
+    switch result {
+    case .match, .wrong:
+      Log.debug("console: PIN checked in \(us / 1000).\(us % 1000 / 100) ms")
+      return result == .match
+    case .refused(let why):
+      Log.error("console: PIN not checked, login refused: console.pin_hash \(why)")
+      return false
+    }
   }
 
+  /// Config validation refuses such a hash; this says so at start too, should one get here.
   private func warnIfHashUnusable(_ hash: String) {
-    if !PinHash.looksValid(hash) {
-      Log.error("console.pin_hash is not an Argon2id hash: no PIN can log in; make one with "
-        + "`vigil pin-hash`")
+    do throws(PinHashRefusal) { _ = try PinHashLimits.checked(hash) } catch {
+      Log.error("console.pin_hash \(error.reason): no PIN can log in")
     }
   }
 

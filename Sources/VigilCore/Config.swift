@@ -146,8 +146,9 @@ public struct Config: Equatable {
         throw ConfigError("console.baud", "must be a standard rate such as 9600 or 115200 (got \(baud))")
       }
       let hash = try c.string("pin_hash")
-      if !hash.hasPrefix("$argon2id$") {
-        throw ConfigError("console.pin_hash", "must be an Argon2id hash made by `vigil pin-hash`")
+      // Argon2 takes its cost from the hash: one beyond the preset would stall the board.
+      do throws(PinHashRefusal) { _ = try PinHashLimits.checked(hash) } catch {
+        throw ConfigError("console.pin_hash", error.reason)
       }
       console = Console(
         device: Paths.resolve(try c.string("device"), against: baseDir), baud: baud,

@@ -2,7 +2,9 @@ import CVigil
 
 /// The agent's log: lines to stderr, which journald collects with their priority when run as a
 /// service (the `<N>` prefix, sd-daemon(3)), and a small ring of recent lines for the console's
-/// `log` command.
+/// `log` command. Writing to stderr never waits: a line stderr cannot take now (a full pipe, a
+/// journal that is behind) is dropped and counted, and the next line that goes out is preceded
+/// by how many were dropped. The ring keeps every line regardless.
 public enum Log {
   public enum Level: Int32 {
     case error = 3, warning = 4, notice = 5, info = 6, debug = 7
@@ -41,13 +43,82 @@ public enum Log {
 
   public static func write(_ level: Level, _ s: String) {
     if level.rawValue > threshold.rawValue { return }
-    let line = journal ? "<\(level.rawValue)>\(s)\n" : "vigil: \(level.word): \(s)\n"
-    try? Sys.writeAll(2, Array(line.utf8))
+    stderr.write(format(level, s), notice: { n in
+      format(.warning, "\(n) log line\(n == 1 ? "" : "s") dropped: stderr was full")
+    })
     ring.append("\(level.word): \(s)")
+  }
+
+  /// Lines stderr could not take, since start (the console's `log` shows it).
+  public static var droppedLines: Int { stderr.dropped }
+
+  private static var stderr = LogSink(fd: 2)
+
+  private static func format(_ level: Level, _ s: String) -> String {
+    journal ? "<\(level.rawValue)>\(s)\n" : "vigil: \(level.word): \(s)\n"
   }
 
   /// The last `n` lines (at most `ringSize`), oldest first.
   public static func recent(_ n: Int) -> [String] { ring.lines(last: min(n, ringSize)) }
+}
+
+/// Whole lines to a descriptor that may be a pipe nobody reads: each goes out at once or is
+/// dropped and counted, and the next that goes out is preceded by the notice of how many.
+public struct LogSink {
+  /// PIPE_BUF: a pipe takes a write this long whole or not at all. A longer line is cut.
+  public static let maxWrite = 4096
+  public let fd: Int32
+  private let isSocket: Bool
+  /// Lines dropped since start.
+  public private(set) var dropped = 0
+  /// Of those, not yet told in a notice.
+  private var untold = 0
+  /// A write went out in part: the next starts with a line end, so nothing joins it.
+  private var cut = false
+
+  public init(fd: Int32) {
+    self.fd = fd
+    isSocket = Sys.isSocket(fd)
+  }
+
+  /// Writes `line` (which ends with a line end), after the notice of lines dropped before it
+  /// if any; true if it went out whole. `notice` formats that notice for a count.
+  @discardableResult
+  public mutating func write(_ line: String, notice: (Int) -> String) -> Bool {
+    var bytes: [UInt8] = []
+    if cut { bytes.append(0x0A) }
+    if untold > 0 { bytes.append(contentsOf: notice(untold).utf8) }
+    let room = Self.maxWrite - bytes.count
+    let text = Array(line.utf8)
+    if text.count <= room {
+      bytes.append(contentsOf: text)
+    } else {
+      // Cut at a character boundary, and say so.
+      let mark = Array(" [cut]\n".utf8)
+      var end = max(room - mark.count, 0)
+      while end > 0 && text[end] & 0xC0 == 0x80 { end -= 1 }
+      bytes.append(contentsOf: text[0..<end])
+      bytes.append(contentsOf: mark)
+    }
+    let sent: Int?
+    do { sent = try Sys.writeNow(fd, bytes, socket: isSocket) } catch { sent = nil }
+    guard let n = sent, n > 0 else {
+      // Nothing went: no room now, or nobody reads stderr any more (EPIPE).
+      dropped += 1
+      untold += 1
+      return false
+    }
+    if n < bytes.count {
+      // Part of it went (a socket with a little room): counted as dropped, told again.
+      dropped += 1
+      untold += 1
+      cut = true
+      return false
+    }
+    untold = 0
+    cut = false
+    return true
+  }
 }
 
 /// Text lines in a fixed buffer, the oldest overwritten by the newest; a line longer than a

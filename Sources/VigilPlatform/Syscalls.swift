@@ -91,6 +91,29 @@ public enum Sys {
     }
   }
 
+  /// Writes what `fd` takes at once, never waiting, without setting O_NONBLOCK (which would
+  /// change the whole open file description: stderr may share one with stdout, a terminal or
+  /// a parent's pipe). Sockets through send(MSG_DONTWAIT), others after a poll(2) that says
+  /// there is room; keep `bytes` within PIPE_BUF so that a pipe takes them whole. The count
+  /// written; nil when there is no room now.
+  public static func writeNow(_ fd: Int32, _ bytes: [UInt8], socket: Bool) throws(SystemError)
+    -> Int?
+  {
+    while true {
+      let r = bytes.withUnsafeBytes { raw in
+        vigil_write_now(fd, raw.baseAddress, raw.count, socket ? 1 : 0)
+      }
+      if r >= 0 { return Int(r) }
+      let e = vigil_errno()
+      if e == EINTR { continue }
+      if e == EAGAIN || e == EWOULDBLOCK { return nil }
+      throw SystemError(socket ? "send" : "write", errno: e)
+    }
+  }
+
+  /// Whether `fd` is a socket (journald's stream is one); false if it cannot be told.
+  public static func isSocket(_ fd: Int32) -> Bool { vigil_fd_is_socket(fd) == 1 }
+
   public static func setNonBlocking(_ fd: Int32) throws(SystemError) {
     if vigil_set_nonblock_cloexec(fd) < 0 { throw SystemError("fcntl", errno: vigil_errno()) }
   }

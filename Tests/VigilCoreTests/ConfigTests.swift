@@ -29,7 +29,7 @@ let referenceConfig = """
     "probe_s": 10,
     "power_cycle": {"after_failures": 3, "off_s": 10, "boot_s": 120, "max_per_hour": 2},
     "spool": {"dir": "/var/lib/vigil/spool", "max_bytes": 536870912},
-    "console": {"device": "/dev/ttyS0", "baud": 115200, "pin_hash": "$argon2id$...",
+    "console": {"device": "/dev/ttyS0", "baud": 115200, "pin_hash": "$argon2id$v=19$m=4096,t=3,p=1$RLAnI/Z/VnStZuklVOAHEA$aJstFN4PVFW2ipytsjRlY4EvNkjpAkfdRiOAf2d8D0Y",
                 "lockout_s": 300},
     "confirm_s": 300,
     "trusted_keys": []
@@ -131,7 +131,9 @@ func refusal(_ edit: (String) -> String) -> ConfigError? {
     ("off_s zero", #""off_s": 10"#, #""off_s": 0"#),
     ("spool too small", #""max_bytes": 536870912"#, #""max_bytes": 10"#),
     ("baud odd", #""baud": 115200"#, #""baud": 115201"#),
-    ("pin not argon2id", #""pin_hash": "$argon2id$...""#, #""pin_hash": "1234""#),
+    ("pin not argon2id", #""pin_hash": "$argon2id$v=19$m=4096,t=3,p=1$RLAnI/Z/VnStZuklVOAHEA$aJstFN4PVFW2ipytsjRlY4EvNkjpAkfdRiOAf2d8D0Y""#, #""pin_hash": "1234""#),
+    ("pin hash asks for 1 GiB", "m=4096,t=3,p=1", "m=1048576,t=3,p=1"),
+    ("pin hash m past 32 bits", "m=4096,t=3,p=1", "m=4294971392,t=3,p=1"),
     ("confirm below 5", #""confirm_s": 300"#, #""confirm_s": 4"#),
     ("trusted key not base64", #""trusted_keys": []"#, #""trusted_keys": ["abc"]"#),
     ("duplicate key", #""probe_s": 10"#, #""probe_s": 10, "probe_s": 11"#),
@@ -142,7 +144,8 @@ func refusal(_ edit: (String) -> String) -> ConfigError? {
     "site_id", "site_id", "topic_prefix", "probes_s", "brokers[0].port", "brokers[1].port",
     "brokers[1].tls.cert_file", "brokers[0].qos", "brokers[0].protocol", "cameras[1].id",
     "cameras[0].id", "cameras[0].owner", "cameras[0].snapshot_url", "power_cycle.max_per_hour",
-    "power_cycle.off_s", "spool.max_bytes", "console.baud", "console.pin_hash", "confirm_s",
+    "power_cycle.off_s", "spool.max_bytes", "console.baud", "console.pin_hash",
+    "console.pin_hash", "console.pin_hash", "confirm_s",
     "trusted_keys[0]", "probe_s",
   ]
 

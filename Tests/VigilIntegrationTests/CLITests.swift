@@ -24,6 +24,23 @@ import Testing
     #expect(out.contains("tp-0412"))
   }
 
+  /// A well-formed Argon2id hash string whose limits ask for 1 GiB of memory.
+  static let gibibyteHash = "$argon2id$v=19$m=1048576,t=3,p=1$NRx1sQb9eHfqAhPoFZatpg$"
+    + "s0Sg9HmqJ+blw7XQHMSp169zGf5ow1ZI4js55D2Spm0"
+
+  @Test func checkConfigRefusesAPinHashBeyondThePresetNamingTheField() throws {
+    let url = try referenceSite {
+      $0.replacingOccurrences(
+        of: #""pin_hash": "[^"]*""#, with: "\"pin_hash\": \"\(Self.gibibyteHash)\"",
+        options: .regularExpression)
+    }
+    let started = Date()
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 1)
+    #expect(out.contains("console.pin_hash: asks Argon2 for m=1048576 KiB"), "\(out)")
+    #expect(Date().timeIntervalSince(started) < 2, "refused from the string, not by running it")
+  }
+
   @Test func checkConfigRefusesANegativeHeartbeatNamingTheField() throws {
     let url = try referenceSite { $0.replacingOccurrences(of: "\"heartbeat_s\": 30", with: "\"heartbeat_s\": -5") }
     let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])

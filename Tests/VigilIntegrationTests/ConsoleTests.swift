@@ -257,6 +257,14 @@ struct ConsoleTests {
     #expect(again.hasPrefix("$argon2id$") && again != out)
   }
 
+  @Test func timeSaysHowLongOneCheckTakes() throws {
+    let (status, out) = Harness.run(Harness.vigilBinary, ["pin-hash", "--time"], stdin: "246810\n")
+    #expect(status == 0, "\(out)")
+    #expect(out.hasPrefix("$argon2id$v=19$m=4096,t=3,p=1$"), "\(out)")
+    let m = try #require(out.firstMatch(of: #/one PIN check \(Argon2id m=4096 KiB, t=3, p=1\): median ([0-9]+)\.[0-9] ms of 10/#), "\(out)")
+    #expect((Int(m.1) ?? 9999) < 2000, "well under a second, even under qemu: \(out)")
+  }
+
   @Test func refusesWhatIsNotAPinSayingWhy() {
     let cases = [
       ("", "no PIN given"), ("\n", "no PIN given"), ("12a456\n", "digits only"),

@@ -454,17 +454,23 @@ final class AgentProcess {
     try config.write(to: configURL, atomically: true, encoding: .utf8)
   }
 
-  func start(env: [String: String] = [:]) throws {
+  /// `output`: where stdout and stderr go instead of `log` (a pipe the test does not read).
+  func start(env: [String: String] = [:], output: FileHandle? = nil) throws {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Harness.vigilBinary)
     p.arguments = ["run", "--config", configURL.path]
     var environment = ProcessInfo.processInfo.environment
     for (k, v) in env { environment[k] = v }
     p.environment = environment
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
+    if let out = output {
+      p.standardOutput = out
+      p.standardError = out
+    } else {
+      let pipe = Pipe()
+      p.standardOutput = pipe
+      p.standardError = pipe
+      log.attach(pipe)
+    }
     try p.runAsFixture()
     process = p
   }

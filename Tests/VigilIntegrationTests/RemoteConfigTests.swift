@@ -6,22 +6,24 @@ import Testing
 struct RemoteConfigTests {
   /// A site with a sim board (two lines), a short confirm_s, at `port`.
   func siteConfig(version: Int = 1, site: String, brokers: String, heartbeat: Int = 1,
-                  confirm: Int = 5, trustedKeys: String = "[]", camerasLine: String = "cam1_power")
+                  confirm: Int = 5, trustedKeys: String = "[]", camerasLine: String = "cam1_power",
+                  extra: String = "")
     -> String
   {
     """
     {"version": \(version), "site_id": "\(site)", "heartbeat_s": \(heartbeat), "keepalive_s": 5,
      "brokers": [\(brokers)], "board": "board.json", "spool": {"dir": "spool"},
      "cameras": [{"id": "cam1", "host": "127.0.0.1", "probe_port": 9, "power_line": "\(camerasLine)"}],
-     "confirm_s": \(confirm), "trusted_keys": \(trustedKeys)}
+     "confirm_s": \(confirm), "trusted_keys": \(trustedKeys)\(extra)}
     """
   }
 
-  func startSite(_ site: String, broker: Broker, trustedKeys: String = "[]") async throws
-    -> (AgentProcess, Centre)
+  func startSite(_ site: String, broker: Broker, trustedKeys: String = "[]", extra: String = "")
+    async throws -> (AgentProcess, Centre)
   {
     let agent = try AgentProcess(
-      config: siteConfig(site: site, brokers: brokerEntry(broker.port), trustedKeys: trustedKeys))
+      config: siteConfig(site: site, brokers: brokerEntry(broker.port), trustedKeys: trustedKeys,
+                         extra: extra))
     try """
       {"name": "test", "driver": "sim", "dir": "sim",
        "lines": {"cam1_power": {"direction": "input"}, "cam1_relay": {"direction": "output"}}}
@@ -81,6 +83,28 @@ struct RemoteConfigTests {
     #expect(await lastHeartbeatVersion(centre, site) == 1)
     let onDisk = try String(contentsOf: agent.configURL, encoding: .utf8)
     #expect(onDisk.contains("\"version\": 1"), "the file on disk is untouched")
+  }
+
+  /// The remote trust issue: Argon2 takes its cost from the hash string, so a centre (or anyone
+  /// who can publish there) could send one asking for 1 GiB and stall the box at the next login.
+  @Test func aPinHashBeyondThePresetIsRejectedNamingTheField() async throws {
+    let broker = try Broker()
+    let site = "t-rc-pin"
+    // The box's own console: a device that is not there (the agent waits for it) and a good hash.
+    let console = { (hash: String) in
+      ", \"console\": {\"device\": \"/dev/vigil-test-absent\", \"pin_hash\": \"\(hash)\"}"
+    }
+    let (agent, centre) = try await startSite(site, broker: broker, extra: console(ConsoleSite.pinHash))
+    defer { agent.kill9() }
+    let doc = siteConfig(version: 2, site: site, brokers: brokerEntry(broker.port),
+                         extra: console(CLITests.gibibyteHash))
+    centre.publish("vigil/\(site)/config/set", doc)
+    let state = try #require(await centre.waitFor("vigil/\(site)/config/state", within: 5) {
+      $0.json?["status"] as? String == "rejected"
+    }, "\(agent.log.text)")
+    let error = state.json?["error"] as? String ?? ""
+    #expect(error.hasPrefix("console.pin_hash: asks Argon2 for m=1048576 KiB"), "\(error)")
+    #expect(await lastHeartbeatVersion(centre, site) == 1)
   }
 
   @Test func aHigherVersionIsAppliedAndAnOlderOneRefused() async throws {

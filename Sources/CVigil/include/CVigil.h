@@ -47,6 +47,14 @@ int vigil_set_nonblock_cloexec(int fd);
 /// ioctl(2) is variadic: bytes waiting in a tty's output queue (TIOCOUTQ).
 int vigil_tty_outq(int fd);
 
+/// Whether fd is a socket (S_ISSOCK is a macro): 1 yes, 0 no, -1 and errno if fstat fails.
+int vigil_fd_is_socket(int fd);
+/// One write that never waits, to a descriptor whose open file description may be shared (so
+/// O_NONBLOCK is not set on it): a socket through send(MSG_DONTWAIT | MSG_NOSIGNAL); anything
+/// else only if poll(2) says it takes data now, then one write(2). The bytes written, or -1
+/// with errno (EAGAIN: no room). MSG_* are enum-and-macro pairs that import inconsistently.
+long vigil_write_now(int fd, const void *buf, size_t n, int is_socket);
+
 /// Socket type flags are enum-and-macro pairs in glibc that import inconsistently.
 int vigil_sock_stream_nonblock(void);
 int vigil_sock_dgram_cloexec(void);
