@@ -1067,6 +1067,17 @@ def gpio_loaded(args, broker, cam_port, work, load):
                 got = sum(1 for _, k, _ in watch.items if k == "bench_backlog")
             return got >= args.backlog
 
+        # Cuts start once the drain has: the first backlog message at the subscriber, or (for
+        # the large snapshots, not watched) the first file gone.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if load == "backlog":
+                with watch.lock:
+                    if any(k == "bench_backlog" for _, k, _ in watch.items):
+                        break
+            elif left["files"] < args.delete_files:
+                break
+            time.sleep(0.005)
         cuts = edges(simdir, watch, want * 4, "camera_power_restored", 6, hold=0.02, gap=0.02,
                      until=done)
         if load == "backlog":
