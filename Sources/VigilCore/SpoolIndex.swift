@@ -84,7 +84,9 @@ public struct SpoolIndex: Equatable {
 
   /// Sorted by `first`, never overlapping, none empty.
   public private(set) var runs: [Run] = []
-  public let maxRuns: Int
+  /// The cap in force; the start-up scan raises it for the scan (`readdir` gives names in hash
+  /// order, which breaks a backlog into many pieces until they join up) and lowers it after.
+  public private(set) var maxRuns: Int
   public private(set) var count: Int64 = 0
   public private(set) var bytes: Int64 = 0
   public private(set) var snapshotCount: Int64 = 0
@@ -96,6 +98,12 @@ public struct SpoolIndex: Equatable {
   /// makes (each event among snapshots costs two).
   public init(maxRuns: Int = 256) {
     self.maxRuns = max(2, maxRuns)
+  }
+
+  /// Sets the cap, merging runs now if there are more.
+  public mutating func setCap(_ n: Int) {
+    maxRuns = max(2, n)
+    enforceCap()
   }
 
   public var eventCount: Int64 { count - snapshotCount }
@@ -145,13 +153,14 @@ public struct SpoolIndex: Equatable {
       if runs[i].isExact { return false }
       runs[i].add(kind, size)
       account(kind, size, +1)
+      // A merged run whose holes are all filled with one kind is exact again: join neighbours.
+      coalesce(i)
       return true
     }
-    // runs[i - 1] ends at or before seq; runs[i], if any, starts after it.
-    let joinsBefore = i > 0 && runs[i - 1].end == seq && runs[i - 1].isExact
-      && runs[i - 1].kind == kind
-    let joinsAfter = i < runs.count && runs[i].first == seq + 1 && runs[i].isExact
-      && runs[i].kind == kind
+    // runs[i - 1] ends at or before seq; runs[i], if any, starts after it. A run of this one
+    // kind that it touches grows (an exact one stays exact; a merged one may become so).
+    let joinsBefore = i > 0 && runs[i - 1].end == seq && runs[i - 1].kind == kind
+    let joinsAfter = i < runs.count && runs[i].first == seq + 1 && runs[i].kind == kind
     if joinsBefore {
       runs[i - 1].span += 1
       runs[i - 1].add(kind, size)
@@ -159,10 +168,12 @@ public struct SpoolIndex: Equatable {
         runs[i - 1].absorb(runs[i])
         runs.remove(at: i)
       }
+      coalesce(i - 1)
     } else if joinsAfter {
       runs[i].first = seq
       runs[i].span += 1
       runs[i].add(kind, size)
+      coalesce(i)
     } else {
       var r = Run(first: seq, span: 1)
       r.add(kind, size)
@@ -172,6 +183,25 @@ public struct SpoolIndex: Equatable {
     if seq > highest { highest = seq }
     enforceCap()
     return true
+  }
+
+  /// Joins run `i` with an exact neighbour of its kind that it touches, when it is exact.
+  private mutating func coalesce(_ i: Int) {
+    guard i < runs.count, runs[i].isExact else { return }
+    var i = i
+    if i > 0 && runs[i - 1].isExact && runs[i - 1].kind == runs[i].kind
+      && runs[i - 1].end == runs[i].first
+    {
+      runs[i - 1].absorb(runs[i])
+      runs.remove(at: i)
+      i -= 1
+    }
+    if i + 1 < runs.count && runs[i + 1].isExact && runs[i + 1].kind == runs[i].kind
+      && runs[i].end == runs[i + 1].first
+    {
+      runs[i].absorb(runs[i + 1])
+      runs.remove(at: i + 1)
+    }
   }
 
   /// Takes a message out (acknowledged, dropped, set aside or gone). `bytes`: its size, nil
@@ -288,18 +318,31 @@ public struct SpoolIndex: Equatable {
     }
   }
 
-  /// Over the cap: merges the neighbours that cost least to join. O(maxRuns) per merge, at
-  /// most one or two merges per change.
+  /// Over the cap: merges the neighbours that cost least to join: of one kind first (such a
+  /// run is exact again once its holes are filled, as at the start-up scan), then the smallest
+  /// gap, then the fewest messages. O(maxRuns) per merge, one or two merges per change.
   private mutating func enforceCap() {
     while runs.count > maxRuns {
       var best = 0
+      var bestMixed = true
       var bestGap = UInt64.max
       var bestCount = Int64.max
       for j in 0..<(runs.count - 1) {
+        let a = runs[j].kind
+        let mixed = a == nil || a != runs[j + 1].kind
         let gap = runs[j + 1].first - runs[j].end
         let n = runs[j].count + runs[j + 1].count
-        if gap < bestGap || (gap == bestGap && n < bestCount) {
+        let better: Bool
+        if mixed != bestMixed {
+          better = !mixed
+        } else if gap != bestGap {
+          better = gap < bestGap
+        } else {
+          better = n < bestCount
+        }
+        if better {
           best = j
+          bestMixed = mixed
           bestGap = gap
           bestCount = n
         }

@@ -71,7 +71,7 @@ public final class SpoolStore {
   /// `maxQuarantineFiles`).
   public let quarantineDir: String
   public var maxBytes: Int64
-  public private(set) var index = SpoolIndex()
+  public private(set) var index = SpoolIndex(maxRuns: SpoolStore.maxRuns)
   /// Messages the quota removed since start (or refused: larger than the quota), by kind.
   public private(set) var droppedEvents: Int64 = 0
   public private(set) var droppedSnapshots: Int64 = 0
@@ -97,6 +97,11 @@ public final class SpoolStore {
   public static let maxPending = 32
   /// At most this many files are kept in quarantine/; older ones are removed.
   public static let maxQuarantineFiles = 64
+  /// The index's cap on runs (12 KiB), and the higher cap while the start-up scan builds it
+  /// from names in `readdir`'s hash order (48 KiB, for the scan only): a backlog of one kind
+  /// then ends as one exact run even when it was in pieces on the way.
+  static let maxRuns = 256
+  static let scanRuns = 1024
   /// At most this many names are looked for per call in merged runs (SpoolIndex).
   static let probeBudget = 256
 
@@ -161,6 +166,7 @@ public final class SpoolStore {
 
   private func scanAtStart() {
     var setAsideNow = 0
+    index.setCap(Self.scanRuns)
     folderReads += 1
     Directory.each(dir) { name, isDir in
       if isDir { return }
@@ -180,6 +186,7 @@ public final class SpoolStore {
         setAsideNow += 1
       }
     }
+    index.setCap(Self.maxRuns)
     if setAsideNow > 0 { fsync(dirFD) }
     // UInt64.max is refused by the index, so `highest + 1` cannot overflow.
     nextSequence = index.highest + 1

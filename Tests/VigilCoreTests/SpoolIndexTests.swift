@@ -97,6 +97,23 @@ import Testing
     #expect(!tooHigh)
   }
 
+  @Test func aBacklogReadInHashOrderEndsAsOneRunEvenUnderTheCap() {
+    // 20,000 events in a row, inserted in a scrambled order as readdir gives them, with a cap
+    // far below the pieces on the way: one exact run at the end.
+    var i = SpoolIndex(maxRuns: 64)
+    var order = Array(UInt64(1)...20_000)
+    var x: UInt64 = 99
+    for j in stride(from: order.count - 1, to: 0, by: -1) {
+      x = x &* 6364136223846793005 &+ 1442695040888963407
+      order.swapAt(j, Int(x >> 33) % (j + 1))
+    }
+    for s in order {
+      i.insert(s, .event, bytes: 100)
+      #expect(i.runs.count <= 64)
+    }
+    #expect(i.runs.count == 1 && i.runs[0].isExact && i.count == 20_000 && i.bytes == 2_000_000)
+  }
+
   @Test func gapsAreNotRunsAndMergedRunsProbeTheirHoles() {
     var i = SpoolIndex(maxRuns: 4)
     var disk: [UInt64: Kind] = [:]
