@@ -165,6 +165,7 @@ final class Spool: AgentPart {
     agent.loop.cancel(commitTimer)
     commitTimer = nil
     guard let store = store else { return }
+    let syncs = (store.dataSyncs, store.directorySyncs)
     let done = store.commit()
     for f in done.failed { writeFailed(f.entry.kind, f.why) }
     if done.stored.isEmpty { return }
@@ -173,8 +174,8 @@ final class Spool: AgentPart {
     for (e, topic) in zip(done.stored, done.topics) {
       Log.debug("spool: stored \(e.name) for \(topic)")
     }
-    Log.debug("spool: committed \(done.stored.count) messages, \(done.stored.count) data syncs "
-      + "and 1 folder sync")
+    Log.debug("spool: committed \(done.stored.count) messages, \(store.dataSyncs - syncs.0) "
+      + "data syncs and \(store.directorySyncs - syncs.1) folder sync")
     var left = Int64(done.stored.count)
     for e in done.stored {
       left -= 1

@@ -128,9 +128,10 @@ public final class SpoolStore {
   private var oldestCache: Int64?
   private var oldestKnown = false
 
-  /// Messages stored or being stored (written, not yet committed).
-  public var count: Int64 { index.count + Int64(pending.count) }
-  public var bytes: Int64 { index.bytes + pendingBytes }
+  /// Messages stored (committed); those written and waiting for the commit are not counted
+  /// until it (`pendingCount`), but their bytes count in the quota (`usedBytes`).
+  public var count: Int64 { index.count }
+  public var bytes: Int64 { index.bytes }
   public var snapshotCount: Int64 { index.snapshotCount }
   public var snapshotBytes: Int64 { index.snapshotBytes }
   public var eventCount: Int64 { index.eventCount }
