@@ -391,8 +391,9 @@ final class Spool: AgentPart {
       out += "oldest       -\n"
     }
     let d = drops
-    out += "dropped      \(d.total) since the spool was made (\(d.events) events, \(d.snapshots) "
-      + "snapshots, \(d.writeFailed) not written)\n"
+    // Since the spool was made ("ever"): kept across restarts in state/spool_dropped.
+    out += "dropped      \(d.total) ever (\(d.events) events, \(d.snapshots) snapshots, "
+      + "\(d.writeFailed) not written)\n"
     out += "in flight    \(inFlight.count), \(inFlightBytes) bytes (\(liveCount) live, "
       + "\(backlogCount) backlog; windows \(Self.liveWindow) + \(Self.backlogWindow), "
       + "\(Self.maxInFlightBytes) bytes)\n"
