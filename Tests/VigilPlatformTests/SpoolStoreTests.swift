@@ -37,8 +37,17 @@ import Testing
     return r
   }
 
+  /// Every message's text, oldest first, continuing where a look stopped early.
   func texts(_ s: SpoolStore) -> [String] {
-    s.next(after: nil, limit: 1000).entries.compactMap { e in
+    var all: [SpoolStore.Entry] = []
+    var cursor: UInt64? = nil
+    while true {
+      let b = s.next(after: cursor, limit: 1000)
+      all += b.entries
+      guard let r = b.resumeAfter else { break }
+      cursor = r
+    }
+    return all.compactMap { e in
       if case .record(let r, _) = s.load(e) {
         return String(decoding: r.payload.prefix(while: { $0 != 0x2E }), as: UTF8.self)
       }
@@ -268,6 +277,40 @@ import Testing
     let reopened = try open(maxBytes: 64 << 20)
     #expect(reopened.count == 600 && reopened.index.runs.count == 1)
     #expect(reopened.bytes == s.bytes)
+  }
+
+  @Test func aSpoolInMorePiecesThanTheCapStillSendsInOrder() throws {
+    // Events and snapshots alternating: 600 pieces, over the index's cap of 256, so runs are
+    // merged and their names looked for on disk; before and after a restart.
+    var s = try open(maxBytes: 64 << 20)
+    for i in 1...600 {
+      try put(s, i % 2 == 0 ? .snapshot : .event, "m\(i)", size: 50, commit: i % 30 == 0)
+    }
+    #expect(s.count == 600 && s.index.runs.count <= SpoolStore.maxRuns)
+    #expect(texts(s) == (1...600).map { "m\($0)" })
+    #expect(s.oldest(3, kind: .snapshot).map { $0.sequence } == [2, 4, 6])
+    s = try open(maxBytes: 64 << 20)
+    #expect(s.count == 600 && s.index.runs.count <= SpoolStore.maxRuns)
+    var cursor: UInt64? = nil
+    var sent: [UInt64] = []
+    var looks = 0
+    while looks < 1000 {
+      looks += 1
+      let b = s.next(after: cursor, limit: 32)
+      if b.entries.isEmpty {
+        guard let r = b.resumeAfter else { break }
+        cursor = r
+        continue
+      }
+      for e in b.entries {
+        sent.append(e.sequence)
+        s.remove(e)
+      }
+      cursor = b.entries.last?.sequence
+    }
+    #expect(sent == Array(1...600))
+    #expect(s.count == 0 && s.bytes == 0 && s.index.runs.isEmpty)
+    #expect(s.folderReads == 2)
   }
 
   @Test func quarantineCountsInTheQuotaAndGoesFirst() throws {
