@@ -4,17 +4,20 @@ import VigilPlatform
 /// The outbox behind every event and snapshot: each message is written to the spool first,
 /// connected or not, published from there at QoS 1, and its file removed only at its PUBACK.
 ///
-/// Two lanes share the uplink. The live lane publishes a message the moment it is stored, while
-/// connected (up to `liveWindow` in flight), so a new event never waits behind a backlog. The
-/// backlog lane replays what is left, oldest first, `backlogWindow` in flight, finding the next
-/// files by reading the folder from a cursor. Heartbeats do not pass here at all (QoS 0, live).
+/// Messages taken in one loop turn are stored together (group commit): each is written when
+/// taken, and at the start of the next turn one commit syncs them all (`SpoolStore.commit`);
+/// only then is any of them published, so nothing is sent, and so acknowledged, before it is on
+/// disk. Two lanes share the uplink. The live lane publishes a message the moment it is stored,
+/// while connected (up to `liveWindow` in flight), so a new event never waits behind a backlog.
+/// The backlog lane replays what is left, oldest first, `backlogWindow` in flight, from the
+/// store's index in memory. Heartbeats do not pass here at all (QoS 0, live).
 final class Spool: AgentPart {
   static let backlogWindow = 10
   static let liveWindow = 10
   /// libmosquitto holds each message in flight in memory: at most this many bytes of them (one
   /// message always goes, however large), so twenty 4 MiB snapshots are never held at once.
   static let maxInFlightBytes = 8 << 20
-  /// How many names one folder read takes for the backlog lane.
+  /// How many entries one look into the index takes for the backlog lane.
   static let readAhead = 32
   /// `spool_dropped` events are coalesced: at most one per minute, with the counts since the last.
   static let dropReportMs: Int64 = 60_000
@@ -44,9 +47,20 @@ final class Spool: AgentPart {
   private var unreported = (events: 0, snapshots: 0, writeFailed: 0)
   private var reportTimer: EventLoop.Timer?
   private var reporting = false
+  /// The commit at the start of the next loop turn, when messages wait for one.
+  private var commitTimer: EventLoop.Timer?
+  /// The backlog lane's next look, when the last one stopped early (a merged run's probes).
+  private var pumpTimer: EventLoop.Timer?
+  /// Drops before this start, from `<spool.dir>/state/spool_dropped`.
+  private var dropsBefore = SpoolDrops()
+  private var dropsPath: String
+  /// The drops last written to `dropsPath`, so that it is written only when they change.
+  private var dropsSaved = SpoolDrops()
 
   init(agent: Agent) {
     self.agent = agent
+    dropsPath = agent.stateDir + "/spool_dropped"
+    loadDrops()
     open(agent.config.spool)
     agent.commands.register("spool", usage: "spool", summary: "messages waiting, dropped, in flight") {
       [self] _, _ in .ok(self.describe())
@@ -55,7 +69,7 @@ final class Spool: AgentPart {
 
   private func open(_ c: Config.Spool) {
     do {
-      store = try SpoolStore(dir: c.dir + "/queue", maxBytes: c.maxBytes)
+      store = try SpoolStore(dir: c.dir + "/queue", maxBytes: Int64(c.maxBytes))
       openError = nil
     } catch {
       store = nil
@@ -65,12 +79,51 @@ final class Spool: AgentPart {
     }
   }
 
-  var dropped: Int { (store?.dropped ?? 0) + writeFailures }
+  /// Since the spool was made: the drops before this start, and those since.
+  var drops: SpoolDrops {
+    SpoolDrops(
+      events: dropsBefore.events + (store?.droppedEvents ?? 0),
+      snapshots: dropsBefore.snapshots + (store?.droppedSnapshots ?? 0),
+      writeFailed: dropsBefore.writeFailed + Int64(writeFailures))
+  }
+  var dropped: Int64 { drops.total }
   var inFlightCount: Int { inFlight.count }
+
+  /// A missing file is no drops; a damaged one is not trusted and counting starts again at 0
+  /// (a count, not an id: too low is the only harm).
+  private func loadDrops() {
+    guard Files.exists(dropsPath) else { return }
+    do {
+      let bytes = try Files.read(dropsPath, limit: 128)
+      if let d = SpoolDrops.decode(bytes) {
+        dropsBefore = d
+        dropsSaved = d
+      } else {
+        Log.warning("spool drop counter \(dropsPath) is damaged; counting from 0")
+      }
+    } catch {
+      Log.warning("spool drop counter \(dropsPath): \(error.message); counting from 0")
+    }
+  }
+
+  /// Writes the drop counts when they changed: at each drop report (the first drop at once,
+  /// then at most once a minute) and at a clean stop, never per message. A crash can lose the
+  /// drops of the last minute from the count, never the messages' own order or content.
+  private func saveDrops() {
+    let d = drops
+    if d == dropsSaved { return }
+    do {
+      try Files.writeAtomically(dropsPath, d.encode(), mode: 0o640)
+      dropsSaved = d
+    } catch {
+      Log.warning("spool drop counter \(dropsPath) not written: \(error.message)")
+    }
+  }
 
   // MARK: storing
 
-  /// Stores one message and, when connected and the live lane has room, publishes it now.
+  /// Writes one message to the spool; it is stored, and may be published, at the commit at
+  /// the start of the next loop turn (at once when `SpoolStore.maxPending` wait).
   func enqueue(kind: SpoolRecord.Kind, topic: String, payload: [UInt8], captureMs: Int64) {
     if !agent.session.isConnected && !inFlight.isEmpty { resetLanes() }
     guard let store = store else {
@@ -87,26 +140,55 @@ final class Spool: AgentPart {
       return
     }
     for e in appended.dropped { noteDrop(e.kind) }
-    guard let entry = appended.entry else {
+    if !appended.dropped.isEmpty {
+      Log.warning("spool full: \(appended.dropped.count) oldest messages dropped")
+    }
+    guard appended.entry != nil else {
       noteDrop(kind)
       Log.warning("spool full: new \(kind == .event ? "event" : "snapshot") for \(topic) dropped")
       return
     }
-    // Written after the file and its folder are on disk: the kill test's record of what the
-    // spool took (VIGIL_DEBUG=1).
-    Log.debug("spool: stored \(entry.name) for \(topic)")
-    if !appended.dropped.isEmpty {
-      Log.warning("spool full: \(appended.dropped.count) oldest messages dropped")
+    if store.pendingCount >= SpoolStore.maxPending {
+      commit()
+    } else if commitTimer == nil {
+      // A zero-delay timer fires at the start of the next loop turn, after every handler of
+      // this one: what they all stored shares one commit.
+      commitTimer = agent.loop.after(ms: 0) { [self] in
+        self.commitTimer = nil
+        self.commit()
+      }
     }
-    let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
-    if agent.session.isConnected && liveCount < Self.liveWindow && room
-      && store.count - inFlight.count == 1
-    {
-      // Nothing older waits: this message is the next in order anyway.
-      publish(entry, lane: .live)
-    } else if agent.session.isConnected && liveCount < Self.liveWindow && kind == .event {
-      // A backlog is draining: a new event goes ahead of it rather than waiting.
-      publish(entry, lane: .live)
+  }
+
+  /// Makes what was written durable (one data sync per file, one folder sync), then publishes.
+  private func commit() {
+    agent.loop.cancel(commitTimer)
+    commitTimer = nil
+    guard let store = store else { return }
+    let syncs = (store.dataSyncs, store.directorySyncs)
+    let done = store.commit()
+    for f in done.failed { writeFailed(f.entry.kind, f.why) }
+    if done.stored.isEmpty { return }
+    // Written after the files and their folder are on disk: the kill test's record of what the
+    // spool took (VIGIL_DEBUG=1). One line per message, then the batch's syncs.
+    for (e, topic) in zip(done.stored, done.topics) {
+      Log.debug("spool: stored \(e.name) for \(topic)")
+    }
+    Log.debug("spool: committed \(done.stored.count) messages, \(store.dataSyncs - syncs.0) "
+      + "data syncs and \(store.directorySyncs - syncs.1) folder sync")
+    var left = Int64(done.stored.count)
+    for e in done.stored {
+      left -= 1
+      let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
+      if agent.session.isConnected && liveCount < Self.liveWindow && room
+        && store.count - Int64(inFlight.count) - left == 1
+      {
+        // Nothing older waits: this message is the next in order anyway.
+        publish(e, lane: .live)
+      } else if agent.session.isConnected && liveCount < Self.liveWindow && e.kind == .event {
+        // A backlog is draining: a new event goes ahead of it rather than waiting.
+        publish(e, lane: .live)
+      }
     }
     pump()
   }
@@ -127,13 +209,28 @@ final class Spool: AgentPart {
       && (inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes)
     {
       if ready.isEmpty {
-        ready = store.next(after: cursor, limit: Self.readAhead, skipping: store.pinned)
-        if ready.isEmpty { return }
+        let batch = store.next(after: cursor, limit: Self.readAhead, skipping: store.pinned)
+        ready = batch.entries
+        if ready.isEmpty {
+          if let r = batch.resumeAfter { continueNextTurn(after: r) }
+          return
+        }
       }
       let e = ready.removeFirst()
       cursor = e.sequence
       if inFlight.contains(where: { $0.entry.sequence == e.sequence }) { continue }
       if !publish(e, lane: .backlog) && !agent.session.isConnected { return }
+    }
+  }
+
+  /// A look into a merged run of the index spent its probes: the rest waits for the next turn,
+  /// so that a very broken-up spool costs each turn a bounded amount of work.
+  private func continueNextTurn(after seq: UInt64) {
+    cursor = seq
+    if pumpTimer != nil { return }
+    pumpTimer = agent.loop.after(ms: 0) { [self] in
+      self.pumpTimer = nil
+      self.pump()
     }
   }
 
@@ -201,6 +298,12 @@ final class Spool: AgentPart {
     scheduleDropReport()
   }
 
+  func stop() {
+    // What was written in the last turn is made durable before the process ends.
+    commit()
+    saveDrops()
+  }
+
   /// The first drop is reported at once; later ones are summed for up to a minute, so a full
   /// spool during a long outage does not fill itself with reports of its own drops.
   private func scheduleDropReport() {
@@ -226,6 +329,7 @@ final class Spool: AgentPart {
       w.field("reason", u.writeFailed > 0 ? "write_failed" : "quota")
     }
     reporting = false
+    saveDrops()
   }
 
   // MARK: AgentPart
@@ -261,7 +365,7 @@ final class Spool: AgentPart {
       checks.append(SelftestCheck(name: "spool writable", ok: true, detail: s.dir))
     }
     if let free = s.freeBytes() {
-      let room = s.maxBytes - s.bytes
+      let room = max(0, s.maxBytes - s.usedBytes)
       checks.append(SelftestCheck(
         name: "spool space", ok: free >= room,
         detail: "\(free) bytes free on disk, \(room) left under the quota"))
@@ -270,7 +374,7 @@ final class Spool: AgentPart {
 
   func configChanged(from old: LoadedConfig) {
     // spool.dir is local only (a remote document cannot change it); max_bytes can change.
-    store?.maxBytes = agent.config.spool.maxBytes
+    store?.maxBytes = Int64(agent.config.spool.maxBytes)
   }
 
   /// `spool`: what waits, what was lost, what was set aside.
@@ -278,18 +382,23 @@ final class Spool: AgentPart {
     guard let s = store else { return "spool UNUSABLE: \(openError ?? "?")\n" }
     var out = "dir          \(s.dir)\n"
     out += "messages     \(s.count) (\(s.eventCount) events, \(s.snapshotCount) snapshots)\n"
-    out += "bytes        \(s.bytes) of \(s.maxBytes)\n"
+    out += "bytes        \(s.bytes) of \(s.maxBytes) (\(s.quarantineBytes) more in quarantine/)\n"
+    out += "index        \(s.index.runs.count) runs; \(s.dataSyncs) data and "
+      + "\(s.directorySyncs) folder syncs since start\n"
     if let o = s.oldestCaptureMs() {
       out += "oldest       \(o) (\((Clock.wallMs() - o) / 1000) s ago)\n"
     } else {
       out += "oldest       -\n"
     }
-    out += "dropped      \(dropped) (\(s.droppedEvents) events, \(s.droppedSnapshots) snapshots, "
-      + "\(writeFailures) not written)\n"
+    let d = drops
+    // Since the spool was made ("ever"): kept across restarts in state/spool_dropped.
+    out += "dropped      \(d.total) ever (\(d.events) events, \(d.snapshots) snapshots, "
+      + "\(d.writeFailed) not written)\n"
     out += "in flight    \(inFlight.count), \(inFlightBytes) bytes (\(liveCount) live, "
       + "\(backlogCount) backlog; windows \(Self.liveWindow) + \(Self.backlogWindow), "
       + "\(Self.maxInFlightBytes) bytes)\n"
-    out += "quarantined  \(s.quarantined) since start (\(s.quarantineDir))\n"
+    out += "quarantined  \(s.quarantined) since start; \(s.quarantineCount) files kept "
+      + "(\(s.quarantineDir))\n"
     for n in s.quarantineNotes { out += "  \(n)\n" }
     return out
   }

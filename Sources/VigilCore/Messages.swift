@@ -66,11 +66,11 @@ public struct Heartbeat {
   public var broker: String
   public var connects: Int
   public var lastOutageS: Int
-  public var spoolCount: Int = 0
-  public var spoolBytes: Int = 0
+  public var spoolCount: Int64 = 0
+  public var spoolBytes: Int64 = 0
   /// Capture time (Unix ms) of the oldest message waiting; nil when the spool is empty.
   public var spoolOldestMs: Int64? = nil
-  public var spoolDropped: Int = 0
+  public var spoolDropped: Int64 = 0
   public var door: String = "unknown"
   public var mains: String = "unknown"
 

@@ -75,11 +75,14 @@ public struct SpoolRecord: Equatable {
   public struct Header: Equatable {
     public var kind: Kind
     public var topicBytes: Int
-    public var payloadBytes: Int
+    /// Int64, not Int: a 4-byte length from a file must not trap on a 32-bit board.
+    public var payloadBytes: Int64
     public var captureMs: Int64
     public var sequence: UInt64
 
-    public var fileSize: Int { SpoolRecord.size(topicBytes: topicBytes, payloadBytes: payloadBytes) }
+    public var fileSize: Int64 {
+      Int64(SpoolRecord.headerSize + topicBytes + SpoolRecord.trailerSize) + payloadBytes
+    }
   }
 
   /// Why bytes are not a whole record.
@@ -88,7 +91,7 @@ public struct SpoolRecord: Equatable {
     case notASpoolFile
     case unknownVersion(UInt8)
     case unknownKind(UInt8)
-    case lengthMismatch(expected: Int, found: Int)
+    case lengthMismatch(expected: Int64, found: Int64)
     case badChecksum
     case badTopic
 
@@ -115,15 +118,16 @@ public struct SpoolRecord: Equatable {
     guard b[s + 4] == formatVersion else { throw .unknownVersion(b[s + 4]) }
     guard let kind = Kind(rawValue: b[s + 5]) else { throw .unknownKind(b[s + 5]) }
     return Header(
-      kind: kind, topicBytes: Int(get(b, s + 6, 2)), payloadBytes: Int(get(b, s + 8, 4)),
+      kind: kind, topicBytes: Int(get(b, s + 6, 2)),
+      payloadBytes: Int64(get(b, s + 8, 4)),
       captureMs: Int64(bitPattern: get(b, s + 12, 8)), sequence: get(b, s + 20, 8))
   }
 
   /// Decodes a whole file: the header, the length it promises, and the checksum.
   public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> SpoolRecord {
     let h = try header(bytes[...])
-    guard bytes.count == h.fileSize else {
-      throw .lengthMismatch(expected: h.fileSize, found: bytes.count)
+    guard Int64(bytes.count) == h.fileSize else {
+      throw .lengthMismatch(expected: h.fileSize, found: Int64(bytes.count))
     }
     let body = bytes.count - trailerSize
     let stored = UInt32(truncatingIfNeeded: get(bytes[...], body, 4))

@@ -1,24 +1,28 @@
 import CVigil
 import VigilCore
 
-/// The spool on disk: one file per message (`SpoolRecord`), named by its sequence so that the
-/// folder itself is the index, oldest first. Only counters and the highest sequence are kept in
-/// memory; the next messages to send are found by reading the folder, so memory does not grow
-/// with the length of an outage.
+/// The spool on disk: one file per message (`SpoolRecord`), named by its sequence, with an
+/// index in memory (`SpoolIndex`: runs of sequences) built by one read of the folder at the
+/// start. After that the folder is never read again: sending, the quota and removals work from
+/// the index, whose size does not grow with the length of an outage.
 ///
-/// Each file is written under a temporary name, fsynced, renamed, and the folder fsynced: after
-/// a crash at any moment a message is either whole under its final name or absent (its `.tmp`
+/// Writing is a group commit: `append` writes a message to `<name>.tmp` and returns; `commit`,
+/// called once per loop turn, fsyncs each file written since, renames each, and fsyncs the
+/// folder once; only then does a message count as stored (and may be published). After a
+/// crash at any moment a message is either whole under its final name or absent (its `.tmp`
 /// is set aside at the next start). Files are removed only when the caller says so (after the
 /// broker's PUBACK), or by the quota. Removal is not fsynced: a removal lost in a crash means a
 /// message sent twice, which at-least-once delivery allows, never a message lost.
 public final class SpoolStore {
+  public typealias Kind = SpoolRecord.Kind
+
   /// A message in the folder, as its name says.
   public struct Entry: Equatable {
     public var sequence: UInt64
-    public var kind: SpoolRecord.Kind
+    public var kind: Kind
     public var name: String { SpoolRecord.fileName(sequence: sequence, kind: kind) }
 
-    public init(sequence: UInt64, kind: SpoolRecord.Kind) {
+    public init(sequence: UInt64, kind: Kind) {
       self.sequence = sequence
       self.kind = kind
     }
@@ -35,106 +39,214 @@ public final class SpoolStore {
 
   /// What `append` did.
   public struct Appended {
-    /// The new message's entry; nil when it was itself dropped (larger than the quota, or a
-    /// snapshot when only events and messages in flight remain).
+    /// The new message's entry, written but not yet durable: `commit` makes it so. Nil when it
+    /// was itself dropped (larger than the quota, or a snapshot when only events and messages
+    /// in flight remain).
     public var entry: Entry?
     /// Messages removed to make room, oldest snapshots first, events last.
     public var dropped: [Entry] = []
   }
 
+  /// What `commit` did: the messages now durable, in the order they were appended, and those
+  /// that could not be made so (their files are gone; they were never stored).
+  public struct Committed {
+    public var stored: [Entry] = []
+    /// The topic of each stored message, in the same order (for the log).
+    public var topics: [String] = []
+    public var failed: [(entry: Entry, why: String)] = []
+  }
+
+  /// What the sender gets from `next`.
+  public struct Batch {
+    public var entries: [Entry] = []
+    /// Set when the look stopped early (its budget of name probes spent in a merged run):
+    /// the caller continues after this sequence, on a later turn.
+    public var resumeAfter: UInt64?
+  }
+
   /// `<spool.dir>/queue`.
   public let dir: String
   /// `<spool.dir>/queue/quarantine`: files that are not whole messages, kept for a technician,
-  /// never sent, not counted against the quota.
+  /// never sent, counted against the quota and removed oldest first (by the quota, or past
+  /// `maxQuarantineFiles`).
   public let quarantineDir: String
-  public var maxBytes: Int
-  public private(set) var count = 0
-  public private(set) var bytes = 0
-  public private(set) var snapshotCount = 0
-  public private(set) var snapshotBytes = 0
+  public var maxBytes: Int64
+  public private(set) var index = SpoolIndex(maxRuns: SpoolStore.maxRuns)
   /// Messages the quota removed since start (or refused: larger than the quota), by kind.
-  public private(set) var droppedEvents = 0
-  public private(set) var droppedSnapshots = 0
+  public private(set) var droppedEvents: Int64 = 0
+  public private(set) var droppedSnapshots: Int64 = 0
   /// Files set aside since start (at the start-up scan, or found damaged before sending).
   public private(set) var quarantined = 0
   /// Why the last few files were set aside, for the `spool` command.
   public private(set) var quarantineNotes: [String] = []
+  /// Bytes of the files in quarantine/, counted in the quota.
+  public private(set) var quarantineBytes: Int64 = 0
   /// Messages the quota must not remove: those in flight, whose PUBACK will remove them. A
   /// short list (the in-flight windows), not a set: Embedded Swift pays for each specialisation.
   public var pinned: [UInt64] = []
+  /// Data and folder fsyncs since start (the `spool` command; tests count them).
+  public private(set) var dataSyncs: Int64 = 0
+  public private(set) var directorySyncs: Int64 = 0
+  /// Folder reads since open: one of queue/, one of quarantine/, at the start, and no more.
+  public private(set) var folderReads = 0
 
   /// The sequence the next message will get; every message stored so far has a lower one.
   public private(set) var nextSequence: UInt64 = 1
+  /// At most this many messages wait for a commit (each holds a descriptor): the caller
+  /// commits early when `pendingCount` reaches it.
+  public static let maxPending = 32
+  /// At most this many files are kept in quarantine/; older ones are removed.
+  public static let maxQuarantineFiles = 64
+  /// The index's cap on runs (12 KiB), and the higher cap while the start-up scan builds it
+  /// from names in `readdir`'s hash order (48 KiB, for the scan only): a backlog of one kind
+  /// then ends as one exact run even when it was in pieces on the way.
+  static let maxRuns = 256
+  static let scanRuns = 1024
+  /// At most this many names are looked for per call in merged runs (SpoolIndex).
+  static let probeBudget = 256
+
+  private struct Pending {
+    var entry: Entry
+    var fd: Int32
+    var size: Int64
+    var captureMs: Int64
+    var topic: String
+  }
+  private var pending: [Pending] = []
+  private var pendingBytes: Int64 = 0
+
+  private struct SetAside {
+    var name: String
+    var size: Int64
+    var ctimeNs: Int64
+  }
+  /// quarantine/'s files, oldest first; at most `maxQuarantineFiles`.
+  private var setAside: [SetAside] = []
+
   private let dirFD: Int32
   /// Capture time of the oldest message; recomputed after the oldest may have gone.
   private var oldestCache: Int64?
   private var oldestKnown = false
 
-  public var dropped: Int { droppedEvents + droppedSnapshots }
-  public var eventCount: Int { count - snapshotCount }
+  /// Messages stored (committed); those written and waiting for the commit are not counted
+  /// until it (`pendingCount`), but their bytes count in the quota (`usedBytes`).
+  public var count: Int64 { index.count }
+  public var bytes: Int64 { index.bytes }
+  public var snapshotCount: Int64 { index.snapshotCount }
+  public var snapshotBytes: Int64 { index.snapshotBytes }
+  public var eventCount: Int64 { index.eventCount }
+  public var pendingCount: Int { pending.count }
+  public var quarantineCount: Int { setAside.count }
+  public var dropped: Int64 { droppedEvents + droppedSnapshots }
+  /// What the quota counts: messages, those being written, and quarantine/.
+  public var usedBytes: Int64 { index.bytes + pendingBytes + quarantineBytes }
 
-  /// Opens (creating) the folder and scans it: every whole message is counted, anything else
-  /// (a `.tmp` left by a crash, a torn or foreign file) is moved to `quarantine/`.
-  public init(dir: String, maxBytes: Int) throws(SystemError) {
+  /// Opens (creating) the folder and reads it once: every whole message goes into the index,
+  /// anything else (a `.tmp` left by a crash, a torn or foreign file) is moved to `quarantine/`.
+  public init(dir: String, maxBytes: Int64) throws(SystemError) {
     self.dir = dir
     self.quarantineDir = dir + "/quarantine"
     self.maxBytes = maxBytes
     try Files.makeDirectories(quarantineDir)
     dirFD = try Sys.open(dir, O_RDONLY | O_DIRECTORY)
+    readQuarantine()
     scanAtStart()
   }
 
-  deinit { Sys.close(dirFD) }
+  deinit {
+    for p in pending {
+      Sys.close(p.fd)
+      unlink(path(p.entry.name) + ".tmp")
+    }
+    Sys.close(dirFD)
+  }
+
+  private func path(_ name: String) -> String { dir + "/" + name }
 
   // MARK: start-up scan
 
   private func scanAtStart() {
-    var highest: UInt64 = 0
-    var setAside: [(String, String)] = []
+    var setAsideNow = 0
+    index.setCap(Self.scanRuns)
+    folderReads += 1
     Directory.each(dir) { name, isDir in
       if isDir { return }
       guard let (seq, kind) = SpoolRecord.parseFileName(name) else {
-        setAside.append((name, name.hasSuffix(".tmp") ? "unfinished write" : "foreign file"))
+        quarantine(name, name.hasSuffix(".tmp") ? "unfinished write" : "foreign file")
+        setAsideNow += 1
         return
       }
       switch checkHeader(name, seq, kind) {
       case .success(let size):
-        count += 1
-        bytes += size
-        if kind == .snapshot {
-          snapshotCount += 1
-          snapshotBytes += size
+        if !index.insert(seq, kind, bytes: size) {
+          quarantine(name, "a second file for sequence \(seq)")
+          setAsideNow += 1
         }
-        if seq > highest { highest = seq }
       case .failure(let why):
-        setAside.append((name, why))
+        quarantine(name, why)
+        setAsideNow += 1
       }
     }
-    for (name, why) in setAside { quarantine(name, why) }
-    if !setAside.isEmpty { fsync(dirFD) }
-    nextSequence = highest + 1
-    if count > 0 || !setAside.isEmpty {
-      Log.notice("spool \(dir): \(count) messages, \(bytes) bytes; "
-        + "\(setAside.count) files set aside in quarantine/")
+    index.setCap(Self.maxRuns)
+    if setAsideNow > 0 { fsync(dirFD) }
+    // UInt64.max is refused by the index, so `highest + 1` cannot overflow.
+    nextSequence = index.highest + 1
+    if index.count > 0 || setAsideNow > 0 {
+      Log.notice("spool \(dir): \(index.count) messages, \(index.bytes) bytes in "
+        + "\(index.runs.count) runs; \(setAsideNow) files set aside in quarantine/")
     }
   }
 
+  /// quarantine/ read once at the start: its bytes count in the quota; past
+  /// `maxQuarantineFiles` the oldest (by when they were set aside) are removed now.
+  private func readQuarantine() {
+    var removed = 0
+    folderReads += 1
+    Directory.each(quarantineDir) { name, isDir in
+      if isDir { return }
+      var st = stat()
+      if stat(quarantineDir + "/" + name, &st) < 0 { return }
+      let item = SetAside(
+        name: name, size: Int64(st.st_size),
+        ctimeNs: Int64(st.st_ctim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_ctim.tv_nsec))
+      var i = setAside.count
+      while i > 0 && setAside[i - 1].ctimeNs > item.ctimeNs { i -= 1 }
+      setAside.insert(item, at: i)
+      quarantineBytes += item.size
+      if setAside.count > Self.maxQuarantineFiles {
+        removeOldestSetAside()
+        removed += 1
+      }
+    }
+    if removed > 0 {
+      Log.notice("spool: removed the \(removed) oldest files of quarantine/ (more than "
+        + "\(Self.maxQuarantineFiles))")
+    }
+  }
+
+  private func removeOldestSetAside() {
+    guard !setAside.isEmpty else { return }
+    let old = setAside.removeFirst()
+    unlink(quarantineDir + "/" + old.name)
+    quarantineBytes = max(0, quarantineBytes - old.size)
+  }
+
   private enum HeaderCheck {
-    case success(Int)
+    case success(Int64)
     case failure(String)
   }
 
   /// Reads the fixed header only: a start with a full spool must not read it all (the
   /// checksum of the whole is checked before each send instead).
-  private func checkHeader(_ name: String, _ seq: UInt64, _ kind: SpoolRecord.Kind) -> HeaderCheck {
+  private func checkHeader(_ name: String, _ seq: UInt64, _ kind: Kind) -> HeaderCheck {
     let fd: Int32
-    do { fd = try Sys.open(dir + "/" + name, O_RDONLY) } catch {
+    do { fd = try Sys.open(path(name), O_RDONLY) } catch {
       return .failure(error.message)
     }
     defer { Sys.close(fd) }
     var st = stat()
     if fstat(fd, &st) < 0 { return .failure("fstat failed") }
-    let size = Int(st.st_size)
+    let size = Int64(st.st_size)
     var head = [UInt8](repeating: 0, count: SpoolRecord.headerSize)
     let n = head.withUnsafeMutableBytes { raw in pread(fd, raw.baseAddress, raw.count, 0) }
     if n < 0 { return .failure("cannot read") }
@@ -150,17 +262,22 @@ public final class SpoolStore {
 
   /// Moves `name` into quarantine/ under a name not used there yet.
   private func quarantine(_ name: String, _ why: String) {
-    var target = quarantineDir + "/" + name
+    var st = stat()
+    let size: Int64 = stat(path(name), &st) == 0 ? Int64(st.st_size) : 0
+    var target = name
     var n = 1
-    while Files.exists(target) && n < 1000 {
-      target = quarantineDir + "/" + name + ".\(n)"
+    while Files.exists(quarantineDir + "/" + target) && n < 1000 {
+      target = name + ".\(n)"
       n += 1
     }
-    if rename(dir + "/" + name, target) < 0 {
+    if rename(path(name), quarantineDir + "/" + target) < 0 {
       // Cannot be moved (a read-only folder?): it stays, unsent, and is named in the log.
       Log.error("spool: cannot set aside \(name) (\(why)): errno \(Sys.errno)")
     } else {
-      Log.warning("spool: set aside \(name): \(why)")
+      Log.warning("spool: set aside \(name) in quarantine/: \(why)")
+      setAside.append(SetAside(name: target, size: size, ctimeNs: 0))
+      quarantineBytes += size
+      if setAside.count > Self.maxQuarantineFiles { removeOldestSetAside() }
     }
     quarantined += 1
     quarantineNotes.append("\(name): \(why)")
@@ -169,20 +286,22 @@ public final class SpoolStore {
 
   // MARK: writing
 
-  /// Stores a message, first making room under the quota if needed. Throws only when the file
-  /// cannot be written (disk full, read-only); the message is then not stored.
-  public func append(kind: SpoolRecord.Kind, topic: String, payload: [UInt8], captureMs: Int64)
+  /// Writes a message to its `.tmp` file, first making room under the quota if needed; it is
+  /// stored once `commit` has run. Throws only when the file cannot be written (disk full,
+  /// read-only); the message is then not stored.
+  public func append(kind: Kind, topic: String, payload: [UInt8], captureMs: Int64)
     throws(SystemError) -> Appended
   {
-    let size = SpoolRecord.size(topicBytes: topic.utf8.count, payloadBytes: payload.count)
+    let topicBytes = topic.utf8.count
+    let size = Int64(SpoolRecord.size(topicBytes: topicBytes, payloadBytes: payload.count))
     var result = Appended()
-    if size > maxBytes || topic.utf8.count > SpoolRecord.maxTopicBytes {
+    if size > maxBytes || topicBytes > SpoolRecord.maxTopicBytes {
       countDrop(kind)
       return result
     }
-    if bytes + size > maxBytes {
+    if usedBytes + size > maxBytes {
       result.dropped = makeRoom(for: size, kind: kind)
-      if bytes + size > maxBytes {
+      if usedBytes + size > maxBytes {
         countDrop(kind)
         return result
       }
@@ -190,93 +309,175 @@ public final class SpoolStore {
     let seq = nextSequence
     let record = SpoolRecord(
       kind: kind, sequence: seq, captureMs: captureMs, topic: topic, payload: payload)
-    let name = SpoolRecord.fileName(sequence: seq, kind: kind)
-    try writeDurably(name, record.encode())
+    let entry = Entry(sequence: seq, kind: kind)
+    let tmp = path(entry.name) + ".tmp"
+    let fd = try Sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o640)
+    do throws(SystemError) {
+      try Sys.writeAll(fd, record.encode())
+    } catch {
+      Sys.close(fd)
+      unlink(tmp)
+      throw error
+    }
+    // Sequences are never reused, even when a commit fails.
     nextSequence += 1
-    count += 1
-    bytes += size
-    if kind == .snapshot {
-      snapshotCount += 1
-      snapshotBytes += size
-    }
-    if count == 1 {
-      oldestCache = captureMs
-      oldestKnown = true
-    }
-    result.entry = Entry(sequence: seq, kind: kind)
+    pending.append(Pending(entry: entry, fd: fd, size: size, captureMs: captureMs, topic: topic))
+    pendingBytes += size
+    result.entry = entry
     return result
   }
 
-  /// Temporary name, fsync, rename, fsync of the folder (kept open): a file is whole or absent.
-  private func writeDurably(_ name: String, _ data: [UInt8]) throws(SystemError) {
-    try Files.writeAtomically(dir + "/" + name, data, mode: 0o640, directoryFD: dirFD)
+  /// Makes every message appended since the last commit durable: fsync of each file, rename of
+  /// each to its name, one fsync of the folder. Only what this returns as stored is in the
+  /// spool; a message whose file or folder could not be synced is removed and never counts as
+  /// stored (the caller reports it as not written).
+  public func commit() -> Committed {
+    var out = Committed()
+    if pending.isEmpty { return out }
+    let batch = pending
+    pending.removeAll()
+    pendingBytes = 0
+    var renamed: [Pending] = []
+    for p in batch {
+      let final = path(p.entry.name)
+      let tmp = final + ".tmp"
+      dataSyncs += 1
+      if fsync(p.fd) < 0 {
+        let e = SystemError("fsync", errno: Sys.errno, subject: tmp)
+        Sys.close(p.fd)
+        unlink(tmp)
+        out.failed.append((p.entry, e.message))
+        continue
+      }
+      Sys.close(p.fd)
+      if rename(tmp, final) < 0 {
+        let e = SystemError("rename", errno: Sys.errno, subject: final)
+        unlink(tmp)
+        out.failed.append((p.entry, e.message))
+        continue
+      }
+      renamed.append(p)
+    }
+    if renamed.isEmpty { return out }
+    directorySyncs += 1
+    if fsync(dirFD) < 0 {
+      // The names may not be on disk: nothing of this batch counts as stored.
+      let e = SystemError("fsync", errno: Sys.errno, subject: dir)
+      for p in renamed {
+        unlink(path(p.entry.name))
+        out.failed.append((p.entry, e.message))
+      }
+      return out
+    }
+    for p in renamed {
+      if index.count == 0 {
+        oldestCache = p.captureMs
+        oldestKnown = true
+      }
+      index.insert(p.entry.sequence, p.entry.kind, bytes: p.size)
+      out.stored.append(p.entry)
+      out.topics.append(p.topic)
+    }
+    return out
   }
 
-  /// Removes the oldest snapshots, then (only if the new message is an event) the oldest
-  /// events, until `size` more bytes fit. Pinned messages are never removed.
-  private func makeRoom(for size: Int, kind: SpoolRecord.Kind) -> [Entry] {
+  /// Removes quarantine/'s oldest files, then the oldest snapshots, then (only if the new
+  /// message is an event) the oldest events, until `size` more bytes fit. Pinned messages are
+  /// never removed.
+  private func makeRoom(for size: Int64, kind: Kind) -> [Entry] {
     var removed: [Entry] = []
-    let order: [SpoolRecord.Kind] = kind == .snapshot ? [.snapshot] : [.snapshot, .event]
+    var freedQuarantine = 0
+    while usedBytes + size > maxBytes && !setAside.isEmpty {
+      removeOldestSetAside()
+      freedQuarantine += 1
+    }
+    if freedQuarantine > 0 {
+      Log.notice("spool: removed \(freedQuarantine) oldest files of quarantine/ for the quota")
+    }
+    let order: [Kind] = kind == .snapshot ? [.snapshot] : [.snapshot, .event]
     for victimKind in order {
-      while bytes + size > maxBytes {
+      while usedBytes + size > maxBytes {
         let batch = oldest(16, kind: victimKind)
         if batch.isEmpty { break }
-        for e in batch where bytes + size > maxBytes {
+        var progress = false
+        for e in batch where usedBytes + size > maxBytes {
           if remove(e) {
             countDrop(e.kind)
             removed.append(e)
+            progress = true
           }
         }
+        if !progress { break }
       }
     }
     return removed
   }
 
-  private func countDrop(_ kind: SpoolRecord.Kind) {
+  private func countDrop(_ kind: Kind) {
     if kind == .snapshot { droppedSnapshots += 1 } else { droppedEvents += 1 }
   }
 
   // MARK: reading
 
   /// Up to `limit` messages with a sequence above `after` (all when nil), oldest first,
-  /// leaving out `skipping`. One pass over the folder; memory bounded by `limit`.
-  public func next(after: UInt64?, limit: Int, skipping: [UInt64] = []) -> [Entry] {
-    smallest(limit) { e in
-      (after.map { e.sequence > $0 } ?? true) && !skipping.contains(e.sequence)
+  /// leaving out `skipping`. From the index: no folder read.
+  public func next(after: UInt64?, limit: Int, skipping: [UInt64] = []) -> Batch {
+    var out = Batch()
+    if limit <= 0 { return out }
+    let start: UInt64
+    if let a = after {
+      if a == UInt64.max { return out }
+      start = a + 1
+    } else {
+      start = 0
     }
+    var budget = Self.probeBudget
+    out.resumeAfter = walk(from: start, kind: nil, budget: &budget) { e in
+      if !skipping.contains(e.sequence) { out.entries.append(e) }
+      return out.entries.count < limit
+    }
+    return out
   }
 
   /// The oldest `limit` messages of a kind, leaving out pinned ones.
-  public func oldest(_ limit: Int, kind: SpoolRecord.Kind) -> [Entry] {
-    smallest(limit) { e in e.kind == kind && !self.pinned.contains(e.sequence) }
+  public func oldest(_ limit: Int, kind: Kind) -> [Entry] {
+    var out: [Entry] = []
+    if limit <= 0 { return out }
+    var budget = Self.probeBudget
+    _ = walk(from: 0, kind: kind, budget: &budget) { e in
+      if !self.pinned.contains(e.sequence) { out.append(e) }
+      return out.count < limit
+    }
+    return out
   }
 
-  private func smallest(_ limit: Int, where keep: (Entry) -> Bool) -> [Entry] {
-    var best: [Entry] = []
-    if limit <= 0 { return best }
-    Directory.each(dir) { name, isDir in
-      guard !isDir, let (seq, kind) = SpoolRecord.parseFileName(name) else { return }
-      let e = Entry(sequence: seq, kind: kind)
-      guard keep(e) else { return }
-      if best.count == limit {
-        guard let last = best.last, seq < last.sequence else { return }
-        best.removeLast()
-      }
-      var i = best.count
-      while i > 0 && best[i - 1].sequence > seq { i -= 1 }
-      best.insert(e, at: i)
+  private func walk(from start: UInt64, kind want: Kind?, budget: inout Int,
+                    _ visit: (Entry) -> Bool) -> UInt64?
+  {
+    index.walk(from: start, kind: want, budget: &budget, probe: { seq in self.kindOnDisk(seq) },
+               visit: { seq, kind in visit(Entry(sequence: seq, kind: kind)) })
+  }
+
+  /// Which file a sequence of a merged run has, if any.
+  private func kindOnDisk(_ seq: UInt64) -> Kind? {
+    for k in [Kind.event, Kind.snapshot]
+    where Files.exists(path(SpoolRecord.fileName(sequence: seq, kind: k))) {
+      return k
     }
-    return best
+    return nil
   }
 
   /// Reads one message whole and checks it. A damaged one is set aside (never sent).
   public func load(_ e: Entry) -> Loaded {
     let bytes: [UInt8]
     do {
-      bytes = try Files.read(dir + "/" + e.name, limit: SpoolRecord.size(
-        topicBytes: SpoolRecord.maxTopicBytes, payloadBytes: max(maxBytes, Snapshot.maxBytes)))
+      bytes = try Files.read(path(e.name), limit: SpoolRecord.size(
+        topicBytes: SpoolRecord.maxTopicBytes, payloadBytes: Snapshot.maxBytes))
     } catch {
-      if error.errno == ENOENT { return .missing }
+      if error.errno == ENOENT {
+        forgetMissing(e)
+        return .missing
+      }
       forget(e, size: fileSize(e.name))
       quarantine(e.name, error.message)
       return .corrupt(error.message)
@@ -288,7 +489,7 @@ public final class SpoolStore {
       }
       return .record(r, size: bytes.count)
     } catch {
-      forget(e, size: bytes.count)
+      forget(e, size: Int64(bytes.count))
       quarantine(e.name, error.message)
       return .corrupt(error.message)
     }
@@ -297,39 +498,49 @@ public final class SpoolStore {
   /// Removes a message (its PUBACK came); false if it was already gone.
   @discardableResult
   public func remove(_ e: Entry) -> Bool {
-    let path = dir + "/" + e.name
     let size = fileSize(e.name)
-    if size < 0 || unlink(path) < 0 { return false }
+    if size < 0 || unlink(path(e.name)) < 0 {
+      forgetMissing(e)
+      return false
+    }
     forget(e, size: size)
     return true
   }
 
-  /// Takes a message that left the folder out of the counters.
-  private func forget(_ e: Entry, size: Int) {
-    guard size >= 0 else { return }
-    count = max(0, count - 1)
-    bytes = max(0, bytes - size)
-    if e.kind == .snapshot {
-      snapshotCount = max(0, snapshotCount - 1)
-      snapshotBytes = max(0, snapshotBytes - size)
+  /// A file the index holds went missing (removed by hand): it leaves the index, with the
+  /// average size of its run. In a merged run nothing can be told apart: only its ends trim.
+  private func forgetMissing(_ e: Entry) {
+    switch index.lookup(e.sequence) {
+    case .present(let k) where k == e.kind:
+      index.remove(e.sequence, e.kind, bytes: nil)
+      oldestKnown = false
+    case .unknown:
+      index.noteAbsent(e.sequence)
+    default:
+      break
     }
+  }
+
+  /// Takes a message that left the folder out of the index.
+  private func forget(_ e: Entry, size: Int64) {
+    index.remove(e.sequence, e.kind, bytes: size >= 0 ? size : nil)
     oldestKnown = false
   }
 
-  private func fileSize(_ name: String) -> Int {
+  private func fileSize(_ name: String) -> Int64 {
     var st = stat()
-    if stat(dir + "/" + name, &st) < 0 { return -1 }
-    return Int(st.st_size)
+    if stat(path(name), &st) < 0 { return -1 }
+    return Int64(st.st_size)
   }
 
   /// Capture time (Unix ms) of the oldest message, nil when empty. Reads the oldest file's
   /// header when the oldest may have changed.
   public func oldestCaptureMs() -> Int64? {
-    if count == 0 { return nil }
+    if index.count == 0 { return nil }
     if oldestKnown { return oldestCache }
     oldestCache = nil
-    if let e = next(after: nil, limit: 1).first {
-      let fd = try? Sys.open(dir + "/" + e.name, O_RDONLY)
+    if let e = next(after: nil, limit: 1).entries.first {
+      let fd = try? Sys.open(path(e.name), O_RDONLY)
       if let fd = fd {
         var head = [UInt8](repeating: 0, count: SpoolRecord.headerSize)
         let n = head.withUnsafeMutableBytes { raw in pread(fd, raw.baseAddress, raw.count, 0) }
@@ -360,10 +571,12 @@ public final class SpoolStore {
   }
 
   /// Bytes free for an unprivileged writer on the spool's file system; nil if unknown.
-  public func freeBytes() -> Int? {
+  public func freeBytes() -> Int64? {
     var s = statvfs()
     if statvfs(dir, &s) < 0 { return nil }
-    return Int(s.f_bavail) * Int(s.f_frsize)
+    let (v, overflow) = Int64(clamping: s.f_bavail)
+      .multipliedReportingOverflow(by: Int64(clamping: s.f_frsize))
+    return overflow ? Int64.max : v
   }
 }
 

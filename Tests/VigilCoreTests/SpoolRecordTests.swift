@@ -37,8 +37,8 @@ import Testing
     for n in 0..<bytes.count {
       #expect(throws: SpoolRecord.DecodeError.self) { try SpoolRecord.decode(Array(bytes[0..<n])) }
     }
-    #expect(throws: SpoolRecord.DecodeError.lengthMismatch(expected: bytes.count,
-                                                            found: bytes.count + 1)) {
+    #expect(throws: SpoolRecord.DecodeError.lengthMismatch(expected: Int64(bytes.count),
+                                                            found: Int64(bytes.count) + 1)) {
       try SpoolRecord.decode(bytes + [0])
     }
   }

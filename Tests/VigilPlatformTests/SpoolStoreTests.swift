@@ -13,25 +13,41 @@ import Testing
 
   var queue: String { root + "/queue" }
 
-  func open(maxBytes: Int = 1 << 20) throws -> SpoolStore {
+  func open(maxBytes: Int64 = 1 << 20) throws -> SpoolStore {
     do { return try SpoolStore(dir: queue, maxBytes: maxBytes) } catch {
       throw HarnessFailure(error.message)
     }
   }
 
+  /// Appends and commits at once, as a turn with one message does.
   @discardableResult
   func put(_ s: SpoolStore, _ kind: SpoolRecord.Kind, _ text: String, size: Int = 0,
-           at ms: Int64 = 1000) throws -> SpoolStore.Appended {
+           at ms: Int64 = 1000, commit: Bool = true) throws -> SpoolStore.Appended {
     var payload = Array(text.utf8)
     if size > payload.count { payload += [UInt8](repeating: 0x2E, count: size - payload.count) }
+    let r: SpoolStore.Appended
     do {
-      return try s.append(kind: kind, topic: "vigil/t/\(kind == .event ? "event" : "snapshot")",
-                          payload: payload, captureMs: ms)
+      r = try s.append(kind: kind, topic: "vigil/t/\(kind == .event ? "event" : "snapshot")",
+                       payload: payload, captureMs: ms)
     } catch { throw HarnessFailure(error.message) }
+    if commit {
+      let c = s.commit()
+      if !c.failed.isEmpty { throw HarnessFailure("commit failed: \(c.failed)") }
+    }
+    return r
   }
 
+  /// Every message's text, oldest first, continuing where a look stopped early.
   func texts(_ s: SpoolStore) -> [String] {
-    s.next(after: nil, limit: 1000).compactMap { e in
+    var all: [SpoolStore.Entry] = []
+    var cursor: UInt64? = nil
+    while true {
+      let b = s.next(after: cursor, limit: 1000)
+      all += b.entries
+      guard let r = b.resumeAfter else { break }
+      cursor = r
+    }
+    return all.compactMap { e in
       if case .record(let r, _) = s.load(e) {
         return String(decoding: r.payload.prefix(while: { $0 != 0x2E }), as: UTF8.self)
       }
@@ -54,7 +70,7 @@ import Testing
     var seen: [UInt64] = []
     var cursor: UInt64? = nil
     while true {
-      let batch = s.next(after: cursor, limit: 4)
+      let batch = s.next(after: cursor, limit: 4).entries
       if batch.isEmpty { break }
       #expect(batch.count <= 4)
       seen += batch.map { $0.sequence }
@@ -71,7 +87,7 @@ import Testing
   @Test func removesOnlyWhatItIsTold() throws {
     let s = try open()
     for i in 1...5 { try put(s, .event, "m\(i)", at: Int64(i)) }
-    let all = s.next(after: nil, limit: 10)
+    let all = s.next(after: nil, limit: 10).entries
     #expect(s.remove(all[0]))
     #expect(!s.remove(all[0]), "already gone")
     #expect(s.count == 4)
@@ -82,7 +98,7 @@ import Testing
   }
 
   @Test func quotaDropsOldestSnapshotsFirstAndEventsLast() throws {
-    let one = SpoolRecord.size(topicBytes: "vigil/t/snapshot".utf8.count, payloadBytes: 1000)
+    let one = Int64(SpoolRecord.size(topicBytes: "vigil/t/snapshot".utf8.count, payloadBytes: 1000))
     let s = try open(maxBytes: 65_536)
     // 2 events, 3 snapshots, 1 event, then snapshots until the quota is reached.
     try put(s, .event, "e1", size: 1000)
@@ -125,14 +141,14 @@ import Testing
 
   @Test func quotaNeverDropsMessagesInFlight() throws {
     let s = try open(maxBytes: 65_536)
-    let one = SpoolRecord.size(topicBytes: "vigil/t/snapshot".utf8.count, payloadBytes: 2000)
+    let one = Int64(SpoolRecord.size(topicBytes: "vigil/t/snapshot".utf8.count, payloadBytes: 2000))
     while s.bytes + one <= 65_536 { try put(s, .snapshot, "s", size: 2000) }
-    let oldest = s.next(after: nil, limit: 2)
+    let oldest = s.next(after: nil, limit: 2).entries
     s.pinned = oldest.map { $0.sequence }
     let r = try put(s, .snapshot, "new", size: 2000)
     #expect(r.dropped.count == 1)
     #expect(!r.dropped.contains { s.pinned.contains($0.sequence) })
-    #expect(s.next(after: nil, limit: 2) == oldest)
+    #expect(s.next(after: nil, limit: 2).entries == oldest)
   }
 
   @Test func messageLargerThanTheQuotaIsDroppedAndCounted() throws {
@@ -147,7 +163,7 @@ import Testing
     let s = try open()
     try put(s, .event, "a", size: 100)
     try put(s, .event, "b", size: 100)
-    let entries = s.next(after: nil, limit: 2)
+    let entries = s.next(after: nil, limit: 2).entries
     // Flip one payload byte on disk: same length, so only the checksum can tell.
     let path = queue + "/" + entries[0].name
     var data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -165,7 +181,7 @@ import Testing
   @Test func recoversAFolderWithTornAndForeignFiles() throws {
     var s = try open()
     for i in 1...4 { try put(s, .event, "m\(i)", size: 50) }
-    let entries = s.next(after: nil, limit: 10)
+    let entries = s.next(after: nil, limit: 10).entries
     s = try open()  // (closes the first)
     // A torn write that made it to its final name (a file system that lied about fsync).
     let torn = queue + "/" + entries[1].name
@@ -198,6 +214,155 @@ import Testing
     s = try open()
     #expect(s.quarantined == 1)
     #expect(files(queue + "/quarantine").count == 7)
+  }
+
+  @Test func messagesOfOneTurnShareOneCommit() throws {
+    let s = try open()
+    try put(s, .event, "first")
+    let syncs = (s.dataSyncs, s.directorySyncs)
+    for i in 1...8 { try put(s, i % 2 == 0 ? .snapshot : .event, "b\(i)", commit: false) }
+    // Written, not yet stored: nothing to send, only .tmp names on disk.
+    #expect(s.pendingCount == 8 && s.count == 1 && s.usedBytes > s.bytes)
+    #expect(texts(s) == ["first"])
+    #expect(files(queue).filter { $0.hasSuffix(".tmp") }.count == 8)
+    let c = s.commit()
+    #expect(c.stored.count == 8 && c.failed.isEmpty)
+    #expect(c.stored.map { $0.sequence } == c.stored.map { $0.sequence }.sorted())
+    #expect(s.dataSyncs - syncs.0 == 8, "one data sync per file")
+    #expect(s.directorySyncs - syncs.1 == 1, "one folder sync for the batch")
+    #expect(texts(s) == ["first"] + (1...8).map { "b\($0)" })
+    #expect(files(queue).filter { $0.hasSuffix(".tmp") }.isEmpty)
+    #expect(s.commit().stored.isEmpty, "nothing waits: a commit does nothing")
+    #expect(s.directorySyncs - syncs.1 == 1)
+  }
+
+  @Test func anUncommittedWriteIsSetAsideAtTheNextStart() throws {
+    var s = try open()
+    try put(s, .event, "kept")
+    try put(s, .event, "lost", commit: false)
+    // A crash before the commit: the .tmp stays (the store's deinit would remove it).
+    let tmp = files(queue).filter { $0.hasSuffix(".tmp") }
+    #expect(tmp.count == 1)
+    let copy = try Data(contentsOf: URL(fileURLWithPath: queue + "/" + tmp[0]))
+    s = try open()
+    try copy.write(to: URL(fileURLWithPath: queue + "/" + tmp[0]))
+    s = try open()
+    #expect(texts(s) == ["kept"] && s.quarantined == 1)
+  }
+
+  @Test func theFolderIsReadOnlyAtTheStart() throws {
+    let s = try open(maxBytes: 65_536)
+    #expect(s.folderReads == 2, "queue/ and quarantine/ once each")
+    let one = Int64(SpoolRecord.size(topicBytes: "vigil/t/snapshot".utf8.count, payloadBytes: 1000))
+    // Fill the quota, keep appending (evictions), send and remove, as a drain does.
+    while s.bytes + one <= 65_536 { try put(s, .snapshot, "s", size: 1000) }
+    for i in 0..<200 { try put(s, i % 10 == 0 ? .event : .snapshot, "x", size: 1000) }
+    var cursor: UInt64? = nil
+    while true {
+      let b = s.next(after: cursor, limit: 10)
+      if b.entries.isEmpty { break }
+      for e in b.entries { s.remove(e) }
+      cursor = b.entries.last?.sequence
+      _ = s.oldestCaptureMs()
+    }
+    #expect(s.count == 0 && s.bytes == 0)
+    #expect(s.dropped > 100)
+    #expect(s.folderReads == 2)
+  }
+
+  @Test func aLongBacklogIsOneRun() throws {
+    let s = try open(maxBytes: 64 << 20)
+    for i in 1...600 { try put(s, .event, "e\(i)", size: 100, commit: i % 30 == 0) }
+    #expect(s.count == 600 && s.index.runs.count == 1)
+    let reopened = try open(maxBytes: 64 << 20)
+    #expect(reopened.count == 600 && reopened.index.runs.count == 1)
+    #expect(reopened.bytes == s.bytes)
+  }
+
+  @Test func aSpoolInMorePiecesThanTheCapStillSendsInOrder() throws {
+    // Events and snapshots alternating: 600 pieces, over the index's cap of 256, so runs are
+    // merged and their names looked for on disk; before and after a restart.
+    var s = try open(maxBytes: 64 << 20)
+    for i in 1...600 {
+      try put(s, i % 2 == 0 ? .snapshot : .event, "m\(i)", size: 50, commit: i % 30 == 0)
+    }
+    #expect(s.count == 600 && s.index.runs.count <= SpoolStore.maxRuns)
+    #expect(texts(s) == (1...600).map { "m\($0)" })
+    #expect(s.oldest(3, kind: .snapshot).map { $0.sequence } == [2, 4, 6])
+    s = try open(maxBytes: 64 << 20)
+    #expect(s.count == 600 && s.index.runs.count <= SpoolStore.maxRuns)
+    var cursor: UInt64? = nil
+    var sent: [UInt64] = []
+    var looks = 0
+    while looks < 1000 {
+      looks += 1
+      let b = s.next(after: cursor, limit: 32)
+      if b.entries.isEmpty {
+        guard let r = b.resumeAfter else { break }
+        cursor = r
+        continue
+      }
+      for e in b.entries {
+        sent.append(e.sequence)
+        s.remove(e)
+      }
+      cursor = b.entries.last?.sequence
+    }
+    #expect(sent == Array(1...600))
+    #expect(s.count == 0 && s.bytes == 0 && s.index.runs.isEmpty)
+    #expect(s.folderReads == 2)
+  }
+
+  @Test func quarantineCountsInTheQuotaAndGoesFirst() throws {
+    var s = try open(maxBytes: 65_536)
+    // Three damaged files from an earlier life, 10 KB each, oldest first.
+    try FileManager.default.createDirectory(atPath: queue + "/quarantine",
+                                            withIntermediateDirectories: true)
+    for i in 1...3 {
+      try Data(repeating: 0x41, count: 10_000)
+        .write(to: URL(fileURLWithPath: queue + "/quarantine/old\(i)"))
+      usleep(20_000)
+    }
+    s = try open(maxBytes: 65_536)
+    #expect(s.quarantineBytes == 30_000 && s.quarantineCount == 3)
+    let one = Int64(SpoolRecord.size(topicBytes: "vigil/t/snapshot".utf8.count, payloadBytes: 1000))
+    while s.usedBytes + one <= 65_536 { try put(s, .snapshot, "s", size: 1000) }
+    let count = s.count
+    // Full: the next message takes the oldest quarantined file's room, not a snapshot's.
+    let r = try put(s, .snapshot, "new", size: 1000)
+    #expect(r.entry != nil && r.dropped.isEmpty && s.count == count + 1)
+    #expect(files(queue + "/quarantine") == ["old2", "old3"])
+    #expect(s.quarantineBytes == 20_000 && s.usedBytes <= 65_536)
+  }
+
+  @Test func quarantineKeepsAtMostItsLimitOldestGoFirst() throws {
+    try FileManager.default.createDirectory(atPath: queue + "/quarantine",
+                                            withIntermediateDirectories: true)
+    let n = SpoolStore.maxQuarantineFiles + 3
+    for i in 0..<n {
+      try Data("x".utf8).write(to: URL(fileURLWithPath: queue + "/quarantine/f\(1000 + i)"))
+      usleep(2_000)
+    }
+    let s = try open()
+    #expect(s.quarantineCount == SpoolStore.maxQuarantineFiles)
+    let left = files(queue + "/quarantine")
+    #expect(left.count == SpoolStore.maxQuarantineFiles)
+    #expect(!left.contains("f1000") && !left.contains("f1002") && left.contains("f\(1000 + n - 1)"))
+  }
+
+  @Test func aTruncatedHeaderIsSetAsideWithoutATrap() throws {
+    try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+    // A header that promises a 4 GiB payload (a 32-bit Int would overflow), and a 3-byte file.
+    var head: [UInt8] = Array("VGSP".utf8) + [1, 0x73, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF]
+    head += [UInt8](repeating: 0, count: 8)
+    head += [5, 0, 0, 0, 0, 0, 0, 0]
+    try Data(head).write(to: URL(fileURLWithPath: queue + "/0000000000000005.s"))
+    try Data([0x56, 0x47, 0x53]).write(to: URL(fileURLWithPath: queue + "/0000000000000006.e"))
+    try Data("x".utf8).write(to: URL(fileURLWithPath: queue + "/ffffffffffffffff.e"))
+    let s = try open()
+    #expect(s.count == 0 && s.quarantined == 3)
+    try put(s, .event, "after")
+    #expect(texts(s) == ["after"])
   }
 }
 
