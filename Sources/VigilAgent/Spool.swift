@@ -28,6 +28,9 @@ final class Spool: AgentPart {
     var entry: SpoolStore.Entry
     var lane: Lane
     var size: Int
+    /// Published from memory while its write was under way, and the write failed: if the
+    /// connection drops before its PUBACK, it is lost (counted then as not written).
+    var unstored = false
   }
 
   private let agent: Agent
@@ -47,6 +50,8 @@ final class Spool: AgentPart {
   private var unreported = (events: 0, snapshots: 0, writeFailed: 0)
   private var reportTimer: EventLoop.Timer?
   private var reporting = false
+  /// Set by `stop`: what the disk thread finishes then is logged, not published.
+  private var stopping = false
   /// The commit at the start of the next loop turn, when messages wait for one.
   private var commitTimer: EventLoop.Timer?
   /// The backlog lane's next look, when the last one stopped early (a merged run's probes).
@@ -69,7 +74,9 @@ final class Spool: AgentPart {
 
   private func open(_ c: Config.Spool) {
     do {
-      store = try SpoolStore(dir: c.dir + "/queue", maxBytes: Int64(c.maxBytes))
+      let s = try SpoolStore(dir: c.dir + "/queue", maxBytes: Int64(c.maxBytes))
+      s.startDiskThread(on: agent.loop) { [self] outcome in self.diskDone(outcome) }
+      store = s
       openError = nil
     } catch {
       store = nil
@@ -143,9 +150,14 @@ final class Spool: AgentPart {
     if !appended.dropped.isEmpty {
       Log.warning("spool full: \(appended.dropped.count) oldest messages dropped")
     }
-    guard appended.entry != nil else {
+    guard let entry = appended.entry else {
       noteDrop(kind)
       Log.warning("spool full: new \(kind == .event ? "event" : "snapshot") for \(topic) dropped")
+      return
+    }
+    if store.isOnDiskThread(entry.sequence) {
+      // On the disk thread: published now, from memory, while it is written (below).
+      publishWhileWriting(entry, topic: topic, payload: payload)
       return
     }
     if store.pendingCount >= SpoolStore.maxPending {
@@ -200,11 +212,62 @@ final class Spool: AgentPart {
     scheduleDropReport()
   }
 
+  /// A message the disk thread is writing goes out live at once, from memory, when the live
+  /// lane has room and it is next in order (or is an event, which goes ahead of a backlog):
+  /// a power cut reaches the centre without waiting for the SD card's fsyncs. Nothing
+  /// acknowledged is lost all the same: a message is safe once it is on disk or the broker has
+  /// acknowledged it, whichever comes first. A PUBACK before the write ends marks it, and the
+  /// file is removed once written; a crash before either loses it, exactly as a crash during
+  /// the fsync loses it when publishing waits for the disk (the kill soak checks it: every
+  /// message logged as stored, which is logged only once on disk, reaches the centre).
+  private func publishWhileWriting(_ e: SpoolStore.Entry, topic: String, payload: [UInt8]) {
+    guard let store = store, agent.session.isConnected, liveCount < Self.liveWindow else {
+      return
+    }
+    let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
+    let nothingOlder = store.count + Int64(store.writingCount) - Int64(inFlight.count) == 1
+    guard room && (nothingOlder || e.kind == .event) else { return }
+    guard let mid = agent.session.publish(topic, payload, qos: 1, retain: false) else { return }
+    let size = SpoolRecord.size(topicBytes: topic.utf8.count, payloadBytes: payload.count)
+    inFlight.append(InFlight(mid: mid, entry: e, lane: .live, size: size))
+    inFlightBytes += size
+    liveCount += 1
+  }
+
+  /// The disk thread finished a write (or a removal failed).
+  private func diskDone(_ outcome: SpoolStore.DiskOutcome) {
+    switch outcome {
+    case .stored(let e, let topic, let acknowledged):
+      // Written after the file and its folder are on disk: the kill test's record of what the
+      // spool took (VIGIL_DEBUG=1).
+      Log.debug("spool: stored \(e.name) for \(topic)")
+      if stopping || acknowledged { return }
+      if !inFlight.contains(where: { $0.entry.sequence == e.sequence }), agent.session.isConnected,
+        liveCount < Self.liveWindow, e.kind == .event
+      {
+        // Not sent while it was written (the live lane was full): an event still goes ahead.
+        publish(e, lane: .live)
+      }
+    case .failed(let e, let why):
+      if let i = inFlight.firstIndex(where: { $0.entry.sequence == e.sequence }) {
+        inFlight[i].unstored = true
+        Log.warning("spool: \(e.name) not stored (\(why)); sent live, waiting for its PUBACK")
+      } else if store?.wasAcknowledgedUnstored(e.sequence) == true {
+        Log.warning("spool: \(e.name) not stored (\(why)); the broker already has it")
+      } else {
+        writeFailed(e.kind, why)
+      }
+    case .removeFailed(let why):
+      Log.warning("spool: \(why): the message will be sent again after a restart")
+    }
+    if !stopping { pump() }
+  }
+
   // MARK: sending
 
   /// Fills the backlog lane, oldest first.
   private func pump() {
-    guard let store = store, agent.session.isConnected else { return }
+    guard let store = store, agent.session.isConnected, !store.diskBusy else { return }
     while backlogCount < Self.backlogWindow
       && (inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes)
     {
@@ -263,6 +326,8 @@ final class Spool: AgentPart {
   /// A new connection: what was in flight on the old one is sent again (clean session: the
   /// broker kept nothing), from the oldest.
   private func resetLanes() {
+    for f in inFlight where f.unstored { writeFailed(f.entry.kind, "\(f.entry.name) was not "
+      + "stored and its connection was lost before its PUBACK") }
     inFlight.removeAll()
     inFlightBytes = 0
     store?.pinned.removeAll()
@@ -285,7 +350,11 @@ final class Spool: AgentPart {
     guard let i = inFlight.firstIndex(where: { $0.mid == mid }) else { return }
     let f = inFlight.remove(at: i)
     inFlightBytes -= f.size
-    store?.remove(f.entry)
+    if let s = store, s.isPending(f.entry.sequence) {
+      s.acknowledgePending(f.entry.sequence)
+    } else if !f.unstored {
+      store?.remove(f.entry, size: Int64(f.size))
+    }
     store?.pinned.removeAll { $0 == f.entry.sequence }
     if f.lane == .live { liveCount -= 1 } else { backlogCount -= 1 }
     pump()
@@ -300,7 +369,9 @@ final class Spool: AgentPart {
 
   func stop() {
     // What was written in the last turn is made durable before the process ends.
+    stopping = true
     commit()
+    for outcome in store?.finishDisk() ?? [] { diskDone(outcome) }
     saveDrops()
   }
 
@@ -384,7 +455,8 @@ final class Spool: AgentPart {
     out += "messages     \(s.count) (\(s.eventCount) events, \(s.snapshotCount) snapshots)\n"
     out += "bytes        \(s.bytes) of \(s.maxBytes) (\(s.quarantineBytes) more in quarantine/)\n"
     out += "index        \(s.index.runs.count) runs; \(s.dataSyncs) data and "
-      + "\(s.directorySyncs) folder syncs since start\n"
+      + "\(s.directorySyncs) folder syncs since start on the loop, \(s.diskBatches) batches "
+      + "on the disk thread (\(s.diskPending) jobs waiting)\n"
     if let o = s.oldestCaptureMs() {
       out += "oldest       \(o) (\((Clock.wallMs() - o) / 1000) s ago)\n"
     } else {

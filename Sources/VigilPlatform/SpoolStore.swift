@@ -107,10 +107,14 @@ public final class SpoolStore {
 
   private struct Pending {
     var entry: Entry
+    /// The `.tmp` file written on the loop, for `commit`; -1 when the disk thread writes it.
     var fd: Int32
     var size: Int64
     var captureMs: Int64
     var topic: String
+    /// Its PUBACK came before it was on disk (it was published live, from memory): when the
+    /// write ends the file is removed at once and it never enters the index.
+    var acknowledged = false
   }
   private var pending: [Pending] = []
   private var pendingBytes: Int64 = 0
@@ -124,6 +128,14 @@ public final class SpoolStore {
   private var setAside: [SetAside] = []
 
   private let dirFD: Int32
+  /// The disk thread (nil: everything is done on the loop, as in the unit tests, or when the
+  /// thread could not be started). With it, `append` hands the write over and returns, and
+  /// removals are queued; `diskDone` reports each write's end.
+  private var disk: DiskWorker?
+  /// Past this many jobs waiting on the disk thread the sender holds back (`diskBusy`), so
+  /// that removals do not pile up in memory while a backlog replays faster than the card
+  /// removes files.
+  public static let diskBusyJobs = 256
   /// Capture time of the oldest message; recomputed after the oldest may have gone.
   private var oldestCache: Int64?
   private var oldestKnown = false
@@ -135,7 +147,10 @@ public final class SpoolStore {
   public var snapshotCount: Int64 { index.snapshotCount }
   public var snapshotBytes: Int64 { index.snapshotBytes }
   public var eventCount: Int64 { index.eventCount }
-  public var pendingCount: Int { pending.count }
+  /// Messages written on the loop and waiting for `commit` (each holds a descriptor).
+  public var pendingCount: Int { pending.reduce(0) { $0 + ($1.fd >= 0 ? 1 : 0) } }
+  /// Messages not yet stored: waiting for `commit` or on the disk thread.
+  public var writingCount: Int { pending.count }
   public var quarantineCount: Int { setAside.count }
   public var dropped: Int64 { droppedEvents + droppedSnapshots }
   /// What the quota counts: messages, those being written, and quarantine/.
@@ -154,11 +169,123 @@ public final class SpoolStore {
   }
 
   deinit {
-    for p in pending {
+    disk?.close()
+    for p in pending where p.fd >= 0 {
       Sys.close(p.fd)
       unlink(path(p.entry.name) + ".tmp")
     }
     Sys.close(dirFD)
+  }
+
+  // MARK: the disk thread
+
+  /// What the disk thread finished, as the spool sees it.
+  public enum DiskOutcome {
+    /// On disk under its name (the folder synced): now in the spool, unless its PUBACK came
+    /// first (`acknowledged`: the file is removed again).
+    case stored(Entry, topic: String, acknowledged: Bool)
+    /// Not written: not in the spool (the caller says why and counts it).
+    case failed(Entry, why: String)
+    /// A removal that failed (the file stays; it will be sent again after a restart).
+    case removeFailed(String)
+  }
+
+  /// Moves the disk work to a thread of its own, reporting on `loop`. Without it (or when the
+  /// thread cannot start: logged) everything stays on the loop.
+  public func startDiskThread(on loop: EventLoop, _ handler: @escaping (DiskOutcome) -> Void) {
+    if disk != nil { return }
+    let worker: DiskWorker
+    do { worker = try DiskWorker(directoryFD: dirFD, capacity: 1024) } catch {
+      Log.warning("spool: \(error.message): writing and removing on the loop")
+      return
+    }
+    worker.attach(to: loop) { [self] done in
+      if let outcome = self.diskDone(done) { handler(outcome) }
+    }
+    disk = worker
+  }
+
+  /// Whether the disk thread has so much waiting that the backlog should not add to it.
+  public var diskBusy: Bool { (disk?.pending ?? 0) >= Self.diskBusyJobs }
+  /// Jobs waiting on the disk thread (the `spool` command).
+  public var diskPending: Int { disk?.pending ?? 0 }
+  /// Batches the disk thread has run: writes that waited together shared one folder sync.
+  public var diskBatches: UInt64 { disk?.batches ?? 0 }
+
+  private func diskDone(_ d: DiskWorker.Done) -> DiskOutcome? {
+    if d.op == .unlink {
+      if d.errno == 0 { return nil }
+      return .removeFailed(SystemError("unlink", errno: d.errno,
+                                       subject: path(SpoolRecord.fileName(
+                                         sequence: d.tag & ~Self.snapshotTag,
+                                         kind: d.tag & Self.snapshotTag != 0 ? .snapshot : .event)))
+                             .message)
+    }
+    guard let i = pending.firstIndex(where: { $0.fd < 0 && $0.entry.sequence == d.tag }) else {
+      return nil
+    }
+    let p = pending.remove(at: i)
+    pendingBytes -= p.size
+    if d.errno != 0 {
+      if p.acknowledged {
+        deliveredUnstored.append(p.entry.sequence)
+        if deliveredUnstored.count > 32 { deliveredUnstored.removeFirst() }
+      }
+      return .failed(p.entry, why: SystemError("write", errno: d.errno,
+                                               subject: path(p.entry.name)).message)
+    }
+    dataSyncs += 1
+    if p.acknowledged {
+      queueRemoval(p.entry)
+    } else {
+      if index.count == 0 {
+        oldestCache = p.captureMs
+        oldestKnown = true
+      }
+      index.insert(p.entry.sequence, p.entry.kind, bytes: p.size)
+    }
+    return .stored(p.entry, topic: p.topic, acknowledged: p.acknowledged)
+  }
+
+  /// A removal's tag: the sequence, with the top bit for a snapshot (for the error's name).
+  private static let snapshotTag: UInt64 = 1 << 63
+
+  /// The file goes on the disk thread (or now, on the loop, when there is none or it is full).
+  private func queueRemoval(_ e: Entry) {
+    let tag = e.sequence | (e.kind == .snapshot ? Self.snapshotTag : 0)
+    if let w = disk, w.unlink(e.name, tag: tag) { return }
+    unlink(path(e.name))
+  }
+
+  /// Sequences acknowledged while their write was under way and whose write then failed, the
+  /// last few: delivered, so not a loss.
+  private var deliveredUnstored: [UInt64] = []
+
+  /// Whether `seq` was acknowledged before its write failed (asked once, then forgotten).
+  public func wasAcknowledgedUnstored(_ seq: UInt64) -> Bool {
+    guard let i = deliveredUnstored.firstIndex(of: seq) else { return false }
+    deliveredUnstored.remove(at: i)
+    return true
+  }
+
+  /// Whether a message is being written by the disk thread.
+  public func isOnDiskThread(_ seq: UInt64) -> Bool {
+    pending.contains { $0.fd < 0 && $0.entry.sequence == seq }
+  }
+
+  /// Whether a message is still being written (not yet stored).
+  public func isPending(_ seq: UInt64) -> Bool { pending.contains { $0.entry.sequence == seq } }
+
+  /// The PUBACK of a message still being written came: it will be removed once written.
+  public func acknowledgePending(_ seq: UInt64) {
+    guard let i = pending.firstIndex(where: { $0.entry.sequence == seq }) else { return }
+    pending[i].acknowledged = true
+  }
+
+  /// Waits for the disk thread to finish everything (a clean stop); what finished.
+  public func finishDisk() -> [DiskOutcome] {
+    guard let w = disk else { return [] }
+    return w.finish().compactMap { diskDone($0) }
   }
 
   private func path(_ name: String) -> String { dir + "/" + name }
@@ -310,6 +437,17 @@ public final class SpoolStore {
     let record = SpoolRecord(
       kind: kind, sequence: seq, captureMs: captureMs, topic: topic, payload: payload)
     let entry = Entry(sequence: seq, kind: kind)
+    if let w = disk {
+      if w.write(entry.name, record.encode(), tag: seq) {
+        nextSequence += 1
+        pending.append(Pending(entry: entry, fd: -1, size: size, captureMs: captureMs,
+                               topic: topic))
+        pendingBytes += size
+        result.entry = entry
+        return result
+      }
+      // The thread has `capacity` jobs waiting: this one is written here, committed below.
+    }
     let tmp = path(entry.name) + ".tmp"
     let fd = try Sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o640)
     do throws(SystemError) {
@@ -333,10 +471,11 @@ public final class SpoolStore {
   /// stored (the caller reports it as not written).
   public func commit() -> Committed {
     var out = Committed()
-    if pending.isEmpty { return out }
-    let batch = pending
-    pending.removeAll()
-    pendingBytes = 0
+    // Only what was written here: the disk thread's writes end on their own (`diskDone`).
+    let batch = pending.filter { $0.fd >= 0 }
+    if batch.isEmpty { return out }
+    pending.removeAll { $0.fd >= 0 }
+    for p in batch { pendingBytes -= p.size }
     var renamed: [Pending] = []
     for p in batch {
       let final = path(p.entry.name)
@@ -495,11 +634,22 @@ public final class SpoolStore {
     }
   }
 
-  /// Removes a message (its PUBACK came); false if it was already gone.
+  /// Removes a message (its PUBACK came, or the quota); false if it was already gone. `size`,
+  /// when the caller knows it (it read the file to send it), spares a stat. With the disk
+  /// thread the file goes there and the index forgets it at once.
   @discardableResult
-  public func remove(_ e: Entry) -> Bool {
-    let size = fileSize(e.name)
-    if size < 0 || unlink(path(e.name)) < 0 {
+  public func remove(_ e: Entry, size known: Int64? = nil) -> Bool {
+    let size = known ?? fileSize(e.name)
+    if size < 0 {
+      forgetMissing(e)
+      return false
+    }
+    if disk != nil {
+      forget(e, size: size)
+      queueRemoval(e)
+      return true
+    }
+    if unlink(path(e.name)) < 0 {
       forgetMissing(e)
       return false
     }

@@ -118,8 +118,10 @@ struct SpoolKillTests {
     let stored = storedLogged.union(mustArrive.values)
     let receivedTopics = Set(centre.messages("\(root)/snapshot/").map { $0.topic })
     let lostLogged = stored.subtracting(receivedTopics).sorted()
-    // Set-aside files are never sent: a whole one (written, killed before its rename) holds a
-    // frame that must not have reached the centre.
+    // Set-aside files are never sent from the spool. A whole one (written, killed before its
+    // rename) may hold a frame that reached the centre all the same: a message stored while
+    // connected is published live, from memory, while the disk thread writes it. Such a frame
+    // is the one the camera served (`corruptSent` counts any other).
     let qdir = queue.appendingPathComponent("quarantine")
     let setAside = (try? FileManager.default.contentsOfDirectory(atPath: qdir.path)) ?? []
     let quarantined = setAside.count
@@ -134,13 +136,12 @@ struct SpoolKillTests {
       + "messages read back after kills, \(corruptStored.count) not whole; \(tornTemps) "
       + "unfinished .tmp files seen, \(quarantined) files set aside in quarantine; "
       + "\(received.count) snapshots received (\(mustArrive.count) distinct ones seen stored), "
-      + "\(corruptSent) not identical to a served JPEG, \(quarantinedSent) set-aside sent, "
+      + "\(corruptSent) not identical to a served JPEG, \(quarantinedSent) set-aside sent live, "
       + "\(lostLogged.count) lost of \(stored.count) stored (\(storedLogged.count) logged), "
       + "\(duplicates) duplicates (at-least-once)")
     #expect(runs >= 10)
     #expect(corruptStored.isEmpty, "\(corruptStored)")
     #expect(corruptSent == 0)
-    #expect(quarantinedSent == 0)
     for topic in lostLogged {
       let lines = broker.log.all.filter { $0.contains(topic) }
       print("lost \(topic): broker log: \(lines)")
