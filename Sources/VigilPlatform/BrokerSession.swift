@@ -218,12 +218,22 @@ public final class BrokerSession {
       rc = mosquitto_username_pw_set(c, user, broker.password)
     }
     if rc == MOSQ_ERR_SUCCESS.rawValue, let tls = broker.tls {
-      rc = mosquitto_tls_set(c, tls.caFile, nil, tls.certFile, tls.keyFile, nil)
-      if rc != MOSQ_ERR_SUCCESS.rawValue {
-        lastError = "TLS files for \(broker.label) cannot be used (ca_file \(tls.caFile))"
+      // A context of Vigil's own, which checks the certificate against the broker's name as
+      // configured, checked by OpenSSL itself (BrokerTLS); without its defaults
+      // libmosquitto adds no check of its own to it.
+      let ctx: UnsafeMutableRawPointer
+      do throws(BrokerTLS.SetupError) {
+        ctx = try BrokerTLS.context(tls, peerName: broker.host)
+      } catch {
+        lastError = "TLS files for \(broker.label) cannot be used: \(error.message)"
         mosquitto_destroy(c)
         return nil
       }
+      rc = mosquitto_int_option(c, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0)
+      if rc == MOSQ_ERR_SUCCESS.rawValue {
+        rc = mosquitto_void_option(c, MOSQ_OPT_SSL_CTX, ctx)
+      }
+      BrokerTLS.release(ctx)
     }
     if rc != MOSQ_ERR_SUCCESS.rawValue {
       lastError = Self.describe(rc)
