@@ -2,11 +2,11 @@ import CTLS
 import VigilCore
 
 /// The TLS context of a broker connection (OpenSSL, through the CTLS shim), made here rather
-/// than by `mosquitto_tls_set`: OpenSSL checks the configured name (`X509_check_host`, where
-/// libmosquitto 2.0 has a hand-written check marked FIXME) inside the handshake, so a
-/// certificate for another name fails before CONNECT (and its credentials) is sent, and the
-/// context is Vigil's whatever string libmosquitto connects to. SNI carries the name, never an
-/// address (RFC 6066).
+/// than by `mosquitto_tls_set`: libmosquitto checks the certificate against the string it
+/// connects to, which for a broker given by name is the address Resolver found. OpenSSL checks
+/// the configured name instead (`X509_check_host`), inside the handshake, so a certificate for
+/// another name fails before CONNECT (and its credentials) is sent. SNI carries the name, never
+/// an address (RFC 6066).
 enum BrokerTLS {
   struct SetupError: Error {
     let message: String
