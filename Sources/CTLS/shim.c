@@ -36,6 +36,25 @@ static void handshake_info(const SSL *ssl, int where, int ret) {
   SSL_set_tlsext_host_name(s, name);
 }
 
+// Why the last certificate was refused, for the log: libmosquitto reports only "A TLS error
+// occurred". One thread uses it (the agent's loop).
+static char verify_error[128];
+
+static int verify_peer(int ok, X509_STORE_CTX *store) {
+  if (!ok) {
+    snprintf(verify_error, sizeof verify_error, "%s",
+             X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+  }
+  return ok;
+}
+
+const char *vigil_tls_take_verify_error(void) {
+  static char taken[sizeof verify_error];
+  memcpy(taken, verify_error, sizeof taken);
+  verify_error[0] = 0;
+  return taken[0] ? taken : NULL;
+}
+
 void *vigil_tls_client_context(const char *ca_file, const char *cert_file, const char *key_file,
                                const char *peer_name, char *error, size_t error_size) {
   if (error != NULL && error_size > 0) error[0] = 0;
@@ -83,7 +102,7 @@ void *vigil_tls_client_context(const char *ca_file, const char *cert_file, const
     SSL_CTX_free(ctx);
     return NULL;
   }
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_peer);
   SSL_CTX_set_info_callback(ctx, handshake_info);
   return ctx;
 }

@@ -213,9 +213,10 @@ public final class BrokerSession {
       return
     }
     client = c
+    _ = BrokerTLS.takeVerifyError()
     let rc = mosquitto_connect_async(c, address, Int32(broker.port), Int32(effectiveKeepaliveS))
     if rc != MOSQ_ERR_SUCCESS.rawValue {
-      connectionFailed(Self.describe(rc))
+      connectionFailed(failureText(rc))
       return
     }
     let fd = mosquitto_socket(c)
@@ -340,7 +341,7 @@ public final class BrokerSession {
         }
       case .disconnected(let rc):
         if state == .connected || state == .connecting {
-          connectionFailed(Self.describe(rc))
+          connectionFailed(failureText(rc))
         }
       case .acknowledged(let mid):
         delegate?.brokerAcknowledged(mid: mid)
@@ -406,6 +407,14 @@ public final class BrokerSession {
     if let c = client { mosquitto_destroy(c) }
     client = nil
     pending.removeAll()
+  }
+
+  /// libmosquitto's text for `rc`, with why OpenSSL refused the certificate when it did.
+  private func failureText(_ rc: Int32) -> String {
+    var text = Self.describe(rc)
+    guard rc == MOSQ_ERR_TLS.rawValue, let why = BrokerTLS.takeVerifyError() else { return text }
+    if text.hasSuffix(".") { text.removeLast() }
+    return "\(text) (certificate of \(currentBroker.host): \(why))"
   }
 
   static func describe(_ rc: Int32) -> String {

@@ -27,4 +27,9 @@ enum BrokerTLS {
   }
 
   static func release(_ ctx: UnsafeMutableRawPointer) { vigil_tls_context_release(ctx) }
+
+  /// Why the last peer certificate was refused, once; nil if none was since the last call.
+  static func takeVerifyError() -> String? {
+    vigil_tls_take_verify_error().map { String(cString: $0) }
+  }
 }

@@ -277,6 +277,8 @@ struct TLSByNameTests {
       bad.log.text.contains("cannot connect to broker-b.vigil.test:\(broker.port)")
     }, "\(bad.log.text)")
     #expect(bad.log.text.contains("broker broker-b.vigil.test: 127.0.0.1"), "\(bad.log.text)")
+    #expect(bad.log.text.contains("(certificate of broker-b.vigil.test: hostname mismatch)"),
+            "\(bad.log.text)")
     print("TLS by name, wrong name: "
           + (bad.log.all.first { $0.contains("cannot connect") } ?? "(no refusal logged)"))
     #expect(centre.messages("vigil/t-tlsname-b/status").isEmpty)

@@ -13,6 +13,9 @@
 /// file cannot be used. Release with `vigil_tls_context_release`.
 void *vigil_tls_client_context(const char *ca_file, const char *cert_file, const char *key_file,
                                const char *peer_name, char *error, size_t error_size);
+/// Why the last peer certificate was refused ("hostname mismatch", "unable to get local issuer
+/// certificate"), and forgets it; NULL when none was.
+const char *vigil_tls_take_verify_error(void);
 /// Drops the caller's reference (libmosquitto holds its own).
 void vigil_tls_context_release(void *ctx);
 
