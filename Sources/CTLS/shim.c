@@ -48,6 +48,13 @@ static int verify_peer(int ok, X509_STORE_CTX *store) {
   return ok;
 }
 
+// An encrypted key_file would otherwise have OpenSSL ask for its passphrase on /dev/tty, which
+// blocks the loop when the agent runs from a terminal: no passphrase is given, the key refused.
+static int no_passphrase(char *buf, int size, int rwflag, void *user) {
+  (void)buf; (void)size; (void)rwflag; (void)user;
+  return -1;
+}
+
 const char *vigil_tls_take_verify_error(void) {
   static char taken[sizeof verify_error];
   memcpy(taken, verify_error, sizeof taken);
@@ -74,6 +81,7 @@ void *vigil_tls_client_context(const char *ca_file, const char *cert_file, const
     SSL_CTX_free(ctx);
     return NULL;
   }
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
   if (cert_file != NULL && key_file != NULL) {
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
       set_error(error, error_size, "cert_file", cert_file);

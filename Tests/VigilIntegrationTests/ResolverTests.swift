@@ -335,3 +335,28 @@ struct TLSByNameTests {
             "\(lines.text)\n\(byAddress.log.text)")
   }
 }
+
+extension TLSByNameTests {
+  /// An encrypted key is refused, logged and retried. (That no passphrase is asked for on a
+  /// terminal, OpenSSL's default, is not shown here: the test runner has no /dev/tty.)
+  @Test func anEncryptedKeyFileIsRefusedAndRetried() async throws {
+    let pki = try TestPKI()
+    let (status, out) = Harness.run("/bin/sh", ["-c", """
+      cd '\(pki.dir.path)' && openssl pkey -in site.key -aes256 -passout pass:secret -out site-enc.key \
+        && chmod 644 site-enc.key
+      """])
+    #expect(status == 0, "\(out)")
+    let broker = try Broker()
+    let tls = """
+      "tls": {"ca_file": "\(pki.path("ca.pem"))", "cert_file": "\(pki.path("site.pem"))",
+              "key_file": "\(pki.path("site-enc.key"))"}
+      """
+    let agent = try AgentProcess(config: testConfig(site: "t-enckey", brokers: brokerEntry(broker.port, tls)))
+    try agent.start()
+    defer { agent.kill9() }
+    #expect(await Harness.wait(5) { agent.log.text.contains("key_file \(pki.path("site-enc.key"))") },
+            "\(agent.log.text)")
+    print("TLS encrypted key: " + (agent.log.all.first { $0.contains("key_file") } ?? "(none)"))
+    #expect(agent.isRunning)
+  }
+}
