@@ -14,10 +14,13 @@ enum BrokerTLS {
 
   /// An SSL_CTX for libmosquitto's MOSQ_OPT_SSL_CTX; the caller releases its reference with
   /// `release` once libmosquitto holds its own.
-  static func context(_ tls: Config.TLS, peerName: String) throws(SetupError) -> UnsafeMutableRawPointer {
+  static func context(_ tls: Config.TLS, peerName: String) throws(SetupError)
+    -> UnsafeMutableRawPointer
+  {
     var error = [CChar](repeating: 0, count: 320)
     let ctx = error.withUnsafeMutableBufferPointer { b in
-      vigil_tls_client_context(tls.caFile, tls.certFile, tls.keyFile, peerName, b.baseAddress, b.count)
+      vigil_tls_client_context(tls.caFile, tls.certFile, tls.keyFile, peerName, b.baseAddress,
+                               b.count)
     }
     guard let c = ctx else {
       let text = error.withUnsafeBufferPointer { b in b.baseAddress.map { String(cString: $0) } }

@@ -42,7 +42,8 @@ public final class Resolver {
   public static func isNumeric(_ host: String) -> Bool {
     var buf = (UInt64(0), UInt64(0))
     return withUnsafeMutableBytes(of: &buf) { raw in
-      inet_pton(AF_INET, host, raw.baseAddress) == 1 || inet_pton(AF_INET6, host, raw.baseAddress) == 1
+      inet_pton(AF_INET, host, raw.baseAddress) == 1
+        || inet_pton(AF_INET6, host, raw.baseAddress) == 1
     }
   }
 
