@@ -16,13 +16,17 @@ let package = Package(
     .systemLibrary(name: "CcJSON", pkgConfig: "libcjson", providers: [.apt(["libcjson-dev"])]),
     .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+    .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
+    // The OpenSSL client context handed to libmosquitto: OpenSSL's setters are macros.
+    .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
     // POSIX headers for both build modes, and shims for what Swift cannot call (variadics, macros).
     .target(name: "CVigil", dependencies: ["CCurl"]),
     // Pure core: config, board files, state machines, message encoding. No I/O.
     .target(name: "VigilCore", dependencies: ["CcJSON"]),
     // Platform: one file per kernel interface or C library.
     .target(name: "VigilPlatform",
-            dependencies: ["VigilCore", "CVigil", "CMosquitto", "CGpiod", "CCurl", "CSodium"]),
+            dependencies: ["VigilCore", "CVigil", "CMosquitto", "CGpiod", "CCurl", "CSodium",
+                           "CAres", "CTLS"]),
     // The agent: wiring of core and platform, the command line.
     .target(name: "VigilAgent", dependencies: ["VigilCore", "VigilPlatform", "CVigil"]),
     // Thin executable.

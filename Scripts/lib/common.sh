@@ -13,9 +13,10 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 VIGIL_PACKAGES=(
   pkg-config mosquitto mosquitto-clients openssl
   libmosquitto-dev libgpiod-dev gpiod libcjson-dev libcurl4-openssl-dev libsodium-dev
+  libc-ares-dev libssl-dev
   gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
   libmosquitto-dev:arm64 libgpiod-dev:arm64 libcjson-dev:arm64 libcurl4-openssl-dev:arm64
-  libsodium-dev:arm64
+  libsodium-dev:arm64 libc-ares-dev:arm64 libssl-dev:arm64
   picocom python3-pexpect
 )
 

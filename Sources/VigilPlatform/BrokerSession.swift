@@ -18,8 +18,11 @@ public protocol BrokerSessionDelegate: AnyObject {
 /// only while it wants to write, `loop_misc` once a second), with the brokers tried in order,
 /// and the reconnect backoff written here since libmosquitto keeps it inside `loop_forever`.
 /// A fresh client is made for each attempt, so each broker gets its own TLS and credentials and
-/// the socket is always fetched anew (mosquitto issue 1043). Clean sessions: what must arrive is
-/// the spool's to resend, and a command queued at the broker for an hour must not fire late.
+/// the socket is always fetched anew (mosquitto issue 1043). A broker given by name is looked up
+/// first, in the loop (Resolver), and libmosquitto gets the address: its own `getaddrinfo`
+/// would block the loop for as long as the name servers do not answer. Clean sessions: what
+/// must arrive is the spool's to resend, and a command queued at the broker for an hour must
+/// not fire late.
 public final class BrokerSession {
   public enum State: Equatable { case idle, connecting, connected, waiting, stopped }
 
@@ -45,6 +48,8 @@ public final class BrokerSession {
   private var socketWatch: EventLoop.Watch?
   private var attemptTimer: EventLoop.Timer?
   private var miscTimer: EventLoop.Timer?
+  /// The name lookup of the attempt under way, for a broker given by name.
+  private var lookup: Resolver?
   private var outageStartMs: Int64 = 0
   private var connectedBroker = 0
 
@@ -169,20 +174,49 @@ public final class BrokerSession {
 
   // MARK: attempts
 
+  /// How long an attempt may take: the name lookup, then the connection, each. A black-holed
+  /// address would otherwise wait for the kernel's own connect timeout, and a silent name
+  /// server for c-ares' retries.
+  private var attemptTimeoutMs: Int64 { Int64(min(effectiveKeepaliveS, 15)) * 1000 }
+
+  /// One attempt: a broker given by name is looked up first, off the loop (Resolver), and
+  /// libmosquitto is handed the address, so its own blocking `getaddrinfo` never runs on a name.
   private func attempt() {
     loop.cancel(attemptTimer)
     attemptTimer = nil
     let broker = currentBroker
     state = .connecting
-    Log.info("connecting to \(broker.label)")
+    if Resolver.isNumeric(broker.host) {
+      Log.info("connecting to \(broker.label)")
+      connect(broker, address: broker.host)
+      return
+    }
+    Log.info("connecting to \(broker.label): looking up \(broker.host)")
+    let l = Resolver(loop: loop, host: broker.host)
+    lookup = l
+    l.start(timeoutMs: attemptTimeoutMs) { outcome in
+      guard self.lookup === l, self.state == .connecting else { return }
+      self.lookup = nil
+      switch outcome {
+      case .address(let address):
+        Log.info("broker \(broker.host): \(address)")
+        self.connect(broker, address: address)
+      case .failed(let why):
+        self.connectionFailed("name lookup failed: \(why)")
+      }
+    }
+  }
+
+  private func connect(_ broker: Config.Broker, address: String) {
     guard let c = makeClient(for: broker) else {
       connectionFailed(lastError)
       return
     }
     client = c
-    let rc = mosquitto_connect_async(c, broker.host, Int32(broker.port), Int32(effectiveKeepaliveS))
+    _ = BrokerTLS.takeVerifyError()
+    let rc = mosquitto_connect_async(c, address, Int32(broker.port), Int32(effectiveKeepaliveS))
     if rc != MOSQ_ERR_SUCCESS.rawValue {
-      connectionFailed(Self.describe(rc))
+      connectionFailed(failureText(rc))
       return
     }
     let fd = mosquitto_socket(c)
@@ -193,8 +227,7 @@ public final class BrokerSession {
     socketWatch = loop.watch(fd, events: events(for: c)) { revents in
       self.socketReady(revents)
     }
-    // A black-holed address would otherwise wait for the kernel's own connect timeout.
-    let timeoutMs = Int64(min(effectiveKeepaliveS, 15)) * 1000
+    let timeoutMs = attemptTimeoutMs
     attemptTimer = loop.after(ms: timeoutMs) {
       if self.state == .connecting {
         self.connectionFailed("no answer within \(timeoutMs / 1000) s")
@@ -218,12 +251,22 @@ public final class BrokerSession {
       rc = mosquitto_username_pw_set(c, user, broker.password)
     }
     if rc == MOSQ_ERR_SUCCESS.rawValue, let tls = broker.tls {
-      rc = mosquitto_tls_set(c, tls.caFile, nil, tls.certFile, tls.keyFile, nil)
-      if rc != MOSQ_ERR_SUCCESS.rawValue {
-        lastError = "TLS files for \(broker.label) cannot be used (ca_file \(tls.caFile))"
+      // A context of Vigil's own, which checks the certificate against the broker's name as
+      // configured, not the address libmosquitto connects to (BrokerTLS); without its defaults
+      // libmosquitto adds no check of its own to it.
+      let ctx: UnsafeMutableRawPointer
+      do throws(BrokerTLS.SetupError) {
+        ctx = try BrokerTLS.context(tls, peerName: broker.host)
+      } catch {
+        lastError = "TLS files for \(broker.label) cannot be used: \(error.message)"
         mosquitto_destroy(c)
         return nil
       }
+      rc = mosquitto_int_option(c, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0)
+      if rc == MOSQ_ERR_SUCCESS.rawValue {
+        rc = mosquitto_void_option(c, MOSQ_OPT_SSL_CTX, ctx)
+      }
+      BrokerTLS.release(ctx)
     }
     if rc != MOSQ_ERR_SUCCESS.rawValue {
       lastError = Self.describe(rc)
@@ -298,7 +341,7 @@ public final class BrokerSession {
         }
       case .disconnected(let rc):
         if state == .connected || state == .connecting {
-          connectionFailed(Self.describe(rc))
+          connectionFailed(failureText(rc))
         }
       case .acknowledged(let mid):
         delegate?.brokerAcknowledged(mid: mid)
@@ -355,6 +398,8 @@ public final class BrokerSession {
 
   /// Drops the client and its socket. Never called from inside a libmosquitto callback.
   private func teardown() {
+    lookup?.cancel()
+    lookup = nil
     if let w = socketWatch { loop.unwatch(w) }
     socketWatch = nil
     loop.cancel(attemptTimer)
@@ -362,6 +407,14 @@ public final class BrokerSession {
     if let c = client { mosquitto_destroy(c) }
     client = nil
     pending.removeAll()
+  }
+
+  /// libmosquitto's text for `rc`, with why OpenSSL refused the certificate when it did.
+  private func failureText(_ rc: Int32) -> String {
+    var text = Self.describe(rc)
+    guard rc == MOSQ_ERR_TLS.rawValue, let why = BrokerTLS.takeVerifyError() else { return text }
+    if text.hasSuffix(".") { text.removeLast() }
+    return "\(text) (certificate of \(currentBroker.host): \(why))"
   }
 
   static func describe(_ rc: Int32) -> String {

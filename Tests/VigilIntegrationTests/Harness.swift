@@ -455,10 +455,22 @@ final class AgentProcess {
   }
 
   /// `output`: where stdout and stderr go instead of `log` (a pipe the test does not read).
-  func start(env: [String: String] = [:], output: FileHandle? = nil) throws {
+  /// `resolvConf`: run the agent in a mount namespace of its own (`unshare -m`, as root) with
+  /// this file over /etc/resolv.conf, so that its name servers are a test's fixtures. `unshare`
+  /// and `sh` exec in turn, so the pid is the agent's.
+  func start(env: [String: String] = [:], output: FileHandle? = nil, resolvConf: URL? = nil)
+    throws
+  {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: Harness.vigilBinary)
-    p.arguments = ["run", "--config", configURL.path]
+    if let rc = resolvConf {
+      p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+      p.arguments = ["-m", "--propagation", "private", "/bin/sh", "-c",
+                     "mount --bind \"$1\" /etc/resolv.conf && shift && exec \"$@\"", "sh",
+                     rc.path, Harness.vigilBinary, "run", "--config", configURL.path]
+    } else {
+      p.executableURL = URL(fileURLWithPath: Harness.vigilBinary)
+      p.arguments = ["run", "--config", configURL.path]
+    }
     var environment = ProcessInfo.processInfo.environment
     for (k, v) in env { environment[k] = v }
     p.environment = environment
