@@ -4,11 +4,12 @@ import VigilPlatform
 /// The outbox behind every event and snapshot: each message is written to the spool first,
 /// connected or not, published from there at QoS 1, and its file removed only at its PUBACK.
 ///
-/// Messages taken in one loop turn are stored together (group commit): each is written when
-/// taken, and at the start of the next turn one commit syncs them all (`SpoolStore.commit`);
-/// only then is any of them published, so nothing is sent, and so acknowledged, before it is on
-/// disk. Two lanes share the uplink. The live lane publishes a message the moment it is stored,
-/// while connected (up to `liveWindow` in flight), so a new event never waits behind a backlog.
+/// Writing is off the loop: the spool's disk thread writes each message and syncs the folder
+/// once for every batch that waited together (`SpoolStore`, `DiskWorker`). While connected, a
+/// new message is published at once, from memory, as it is written (`publishWhileWriting`):
+/// safe once on disk or acknowledged, whichever comes first. Two lanes share the uplink. The
+/// live lane (up to `liveWindow` in flight) takes a new message when nothing older waits, and
+/// every new event, so an event never waits behind a backlog.
 /// The backlog lane replays what is left, oldest first, `backlogWindow` in flight, from the
 /// store's index in memory. Heartbeats do not pass here at all (QoS 0, live).
 final class Spool: AgentPart {
@@ -52,8 +53,6 @@ final class Spool: AgentPart {
   private var reporting = false
   /// Set by `stop`: what the disk thread finishes then is logged, not published.
   private var stopping = false
-  /// The commit at the start of the next loop turn, when messages wait for one.
-  private var commitTimer: EventLoop.Timer?
   /// The backlog lane's next look, when the last one stopped early (a merged run's probes).
   private var pumpTimer: EventLoop.Timer?
   /// Drops before this start, from `<spool.dir>/state/spool_dropped`.
@@ -129,8 +128,8 @@ final class Spool: AgentPart {
 
   // MARK: storing
 
-  /// Writes one message to the spool; it is stored, and may be published, at the commit at
-  /// the start of the next loop turn (at once when `SpoolStore.maxPending` wait).
+  /// Stores one message (on the disk thread, or here when it cannot take it) and, while
+  /// connected and the live lane has room, publishes it now.
   func enqueue(kind: SpoolRecord.Kind, topic: String, payload: [UInt8], captureMs: Int64) {
     if !agent.session.isConnected && !inFlight.isEmpty { resetLanes() }
     guard let store = store else {
@@ -155,52 +154,20 @@ final class Spool: AgentPart {
       Log.warning("spool full: new \(kind == .event ? "event" : "snapshot") for \(topic) dropped")
       return
     }
-    if store.isOnDiskThread(entry.sequence) {
+    if !appended.stored {
       // On the disk thread: published now, from memory, while it is written (below).
       publishWhileWriting(entry, topic: topic, payload: payload)
       return
     }
-    if store.pendingCount >= SpoolStore.maxPending {
-      commit()
-    } else if commitTimer == nil {
-      // A zero-delay timer fires at the start of the next loop turn, after every handler of
-      // this one: what they all stored shares one commit.
-      commitTimer = agent.loop.after(ms: 0) { [self] in
-        self.commitTimer = nil
-        self.commit()
-      }
-    }
-  }
-
-  /// Makes what was written durable (one data sync per file, one folder sync), then publishes.
-  private func commit() {
-    agent.loop.cancel(commitTimer)
-    commitTimer = nil
-    guard let store = store else { return }
-    let syncs = (store.dataSyncs, store.directorySyncs)
-    let done = store.commit()
-    for f in done.failed { writeFailed(f.entry.kind, f.why) }
-    if done.stored.isEmpty { return }
-    // Written after the files and their folder are on disk: the kill test's record of what the
-    // spool took (VIGIL_DEBUG=1). One line per message, then the batch's syncs.
-    for (e, topic) in zip(done.stored, done.topics) {
-      Log.debug("spool: stored \(e.name) for \(topic)")
-    }
-    Log.debug("spool: committed \(done.stored.count) messages, \(store.dataSyncs - syncs.0) "
-      + "data syncs and \(store.directorySyncs - syncs.1) folder sync")
-    var left = Int64(done.stored.count)
-    for e in done.stored {
-      left -= 1
-      let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
-      if agent.session.isConnected && liveCount < Self.liveWindow && room
-        && store.count - Int64(inFlight.count) - left == 1
-      {
-        // Nothing older waits: this message is the next in order anyway.
-        publish(e, lane: .live)
-      } else if agent.session.isConnected && liveCount < Self.liveWindow && e.kind == .event {
-        // A backlog is draining: a new event goes ahead of it rather than waiting.
-        publish(e, lane: .live)
-      }
+    // Written here (no disk thread, or its queue full): on disk now.
+    Log.debug("spool: stored \(entry.name) for \(topic)")
+    let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
+    if agent.session.isConnected && liveCount < Self.liveWindow && room
+      && (store.count + Int64(store.writingCount) - Int64(inFlight.count) == 1
+        || kind == .event)
+    {
+      // Next in order anyway, or an event, which goes ahead of a backlog.
+      publish(entry, lane: .live)
     }
     pump()
   }
@@ -370,7 +337,6 @@ final class Spool: AgentPart {
   func stop() {
     // What was written in the last turn is made durable before the process ends.
     stopping = true
-    commit()
     for outcome in store?.finishDisk() ?? [] { diskDone(outcome) }
     saveDrops()
   }

@@ -6,11 +6,13 @@ import VigilCore
 /// start. After that the folder is never read again: sending, the quota and removals work from
 /// the index, whose size does not grow with the length of an outage.
 ///
-/// Writing is a group commit: `append` writes a message to `<name>.tmp` and returns; `commit`,
-/// called once per loop turn, fsyncs each file written since, renames each, and fsyncs the
-/// folder once; only then does a message count as stored (and may be published). After a
-/// crash at any moment a message is either whole under its final name or absent (its `.tmp`
-/// is set aside at the next start). Files are removed only when the caller says so (after the
+/// Writing is a group commit on the disk thread (`DiskWorker`): `append` hands the message over
+/// and returns; the thread writes `<name>.tmp`, fsyncs it, renames it, and fsyncs the folder
+/// once for every batch of messages that waited together; only then does a message count as
+/// stored (`DiskOutcome.stored`). Without the thread (the unit tests, or one that could not
+/// start, or with 1,024 jobs waiting) `append` writes the same way on the caller's thread and
+/// the message is stored when it returns. After a crash at any moment a message is either
+/// whole under its final name or absent (its `.tmp` is set aside at the next start). Files are removed only when the caller says so (after the
 /// broker's PUBACK), or by the quota. Removal is not fsynced: a removal lost in a crash means a
 /// message sent twice, which at-least-once delivery allows, never a message lost.
 public final class SpoolStore {
@@ -39,21 +41,14 @@ public final class SpoolStore {
 
   /// What `append` did.
   public struct Appended {
-    /// The new message's entry, written but not yet durable: `commit` makes it so. Nil when it
-    /// was itself dropped (larger than the quota, or a snapshot when only events and messages
-    /// in flight remain).
+    /// The new message's entry (on the disk thread, being written: `stored` false). Nil when
+    /// it was itself dropped (larger than the quota, or a snapshot when only events and
+    /// messages in flight remain).
     public var entry: Entry?
+    /// Whether it is on disk already (written on the caller's thread).
+    public var stored = false
     /// Messages removed to make room, oldest snapshots first, events last.
     public var dropped: [Entry] = []
-  }
-
-  /// What `commit` did: the messages now durable, in the order they were appended, and those
-  /// that could not be made so (their files are gone; they were never stored).
-  public struct Committed {
-    public var stored: [Entry] = []
-    /// The topic of each stored message, in the same order (for the log).
-    public var topics: [String] = []
-    public var failed: [(entry: Entry, why: String)] = []
   }
 
   /// What the sender gets from `next`.
@@ -92,9 +87,6 @@ public final class SpoolStore {
 
   /// The sequence the next message will get; every message stored so far has a lower one.
   public private(set) var nextSequence: UInt64 = 1
-  /// At most this many messages wait for a commit (each holds a descriptor): the caller
-  /// commits early when `pendingCount` reaches it.
-  public static let maxPending = 32
   /// At most this many files are kept in quarantine/; older ones are removed.
   public static let maxQuarantineFiles = 64
   /// The index's cap on runs (12 KiB), and the higher cap while the start-up scan builds it
@@ -107,8 +99,6 @@ public final class SpoolStore {
 
   private struct Pending {
     var entry: Entry
-    /// The `.tmp` file written on the loop, for `commit`; -1 when the disk thread writes it.
-    var fd: Int32
     var size: Int64
     var captureMs: Int64
     var topic: String
@@ -147,9 +137,7 @@ public final class SpoolStore {
   public var snapshotCount: Int64 { index.snapshotCount }
   public var snapshotBytes: Int64 { index.snapshotBytes }
   public var eventCount: Int64 { index.eventCount }
-  /// Messages written on the loop and waiting for `commit` (each holds a descriptor).
-  public var pendingCount: Int { pending.reduce(0) { $0 + ($1.fd >= 0 ? 1 : 0) } }
-  /// Messages not yet stored: waiting for `commit` or on the disk thread.
+  /// Messages not yet stored: on the disk thread.
   public var writingCount: Int { pending.count }
   public var quarantineCount: Int { setAside.count }
   public var dropped: Int64 { droppedEvents + droppedSnapshots }
@@ -170,10 +158,6 @@ public final class SpoolStore {
 
   deinit {
     disk?.close()
-    for p in pending where p.fd >= 0 {
-      Sys.close(p.fd)
-      unlink(path(p.entry.name) + ".tmp")
-    }
     Sys.close(dirFD)
   }
 
@@ -221,7 +205,7 @@ public final class SpoolStore {
                                          kind: d.tag & Self.snapshotTag != 0 ? .snapshot : .event)))
                              .message)
     }
-    guard let i = pending.firstIndex(where: { $0.fd < 0 && $0.entry.sequence == d.tag }) else {
+    guard let i = pending.firstIndex(where: { $0.entry.sequence == d.tag }) else {
       return nil
     }
     let p = pending.remove(at: i)
@@ -266,11 +250,6 @@ public final class SpoolStore {
     guard let i = deliveredUnstored.firstIndex(of: seq) else { return false }
     deliveredUnstored.remove(at: i)
     return true
-  }
-
-  /// Whether a message is being written by the disk thread.
-  public func isOnDiskThread(_ seq: UInt64) -> Bool {
-    pending.contains { $0.fd < 0 && $0.entry.sequence == seq }
   }
 
   /// Whether a message is still being written (not yet stored).
@@ -437,87 +416,27 @@ public final class SpoolStore {
     let record = SpoolRecord(
       kind: kind, sequence: seq, captureMs: captureMs, topic: topic, payload: payload)
     let entry = Entry(sequence: seq, kind: kind)
-    if let w = disk {
-      if w.write(entry.name, record.encode(), tag: seq) {
-        nextSequence += 1
-        pending.append(Pending(entry: entry, fd: -1, size: size, captureMs: captureMs,
-                               topic: topic))
-        pendingBytes += size
-        result.entry = entry
-        return result
-      }
-      // The thread has `capacity` jobs waiting: this one is written here, committed below.
+    let bytes = record.encode()
+    if let w = disk, w.write(entry.name, bytes, tag: seq) {
+      nextSequence += 1
+      pending.append(Pending(entry: entry, size: size, captureMs: captureMs, topic: topic))
+      pendingBytes += size
+      result.entry = entry
+      return result
     }
-    let tmp = path(entry.name) + ".tmp"
-    let fd = try Sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o640)
-    do throws(SystemError) {
-      try Sys.writeAll(fd, record.encode())
-    } catch {
-      Sys.close(fd)
-      unlink(tmp)
-      throw error
-    }
-    // Sequences are never reused, even when a commit fails.
+    // No thread, or 1,024 jobs wait on it: written here, durable when this returns.
+    try Files.writeAtomically(path(entry.name), bytes, mode: 0o640, directoryFD: dirFD)
     nextSequence += 1
-    pending.append(Pending(entry: entry, fd: fd, size: size, captureMs: captureMs, topic: topic))
-    pendingBytes += size
-    result.entry = entry
-    return result
-  }
-
-  /// Makes every message appended since the last commit durable: fsync of each file, rename of
-  /// each to its name, one fsync of the folder. Only what this returns as stored is in the
-  /// spool; a message whose file or folder could not be synced is removed and never counts as
-  /// stored (the caller reports it as not written).
-  public func commit() -> Committed {
-    var out = Committed()
-    // Only what was written here: the disk thread's writes end on their own (`diskDone`).
-    let batch = pending.filter { $0.fd >= 0 }
-    if batch.isEmpty { return out }
-    pending.removeAll { $0.fd >= 0 }
-    for p in batch { pendingBytes -= p.size }
-    var renamed: [Pending] = []
-    for p in batch {
-      let final = path(p.entry.name)
-      let tmp = final + ".tmp"
-      dataSyncs += 1
-      if fsync(p.fd) < 0 {
-        let e = SystemError("fsync", errno: Sys.errno, subject: tmp)
-        Sys.close(p.fd)
-        unlink(tmp)
-        out.failed.append((p.entry, e.message))
-        continue
-      }
-      Sys.close(p.fd)
-      if rename(tmp, final) < 0 {
-        let e = SystemError("rename", errno: Sys.errno, subject: final)
-        unlink(tmp)
-        out.failed.append((p.entry, e.message))
-        continue
-      }
-      renamed.append(p)
-    }
-    if renamed.isEmpty { return out }
+    dataSyncs += 1
     directorySyncs += 1
-    if fsync(dirFD) < 0 {
-      // The names may not be on disk: nothing of this batch counts as stored.
-      let e = SystemError("fsync", errno: Sys.errno, subject: dir)
-      for p in renamed {
-        unlink(path(p.entry.name))
-        out.failed.append((p.entry, e.message))
-      }
-      return out
+    if index.count == 0 {
+      oldestCache = captureMs
+      oldestKnown = true
     }
-    for p in renamed {
-      if index.count == 0 {
-        oldestCache = p.captureMs
-        oldestKnown = true
-      }
-      index.insert(p.entry.sequence, p.entry.kind, bytes: p.size)
-      out.stored.append(p.entry)
-      out.topics.append(p.topic)
-    }
-    return out
+    index.insert(seq, kind, bytes: size)
+    result.entry = entry
+    result.stored = true
+    return result
   }
 
   /// Removes quarantine/'s oldest files, then the oldest snapshots, then (only if the new

@@ -22,7 +22,7 @@ import Testing
   /// Appends and commits at once, as a turn with one message does.
   @discardableResult
   func put(_ s: SpoolStore, _ kind: SpoolRecord.Kind, _ text: String, size: Int = 0,
-           at ms: Int64 = 1000, commit: Bool = true) throws -> SpoolStore.Appended {
+           at ms: Int64 = 1000) throws -> SpoolStore.Appended {
     var payload = Array(text.utf8)
     if size > payload.count { payload += [UInt8](repeating: 0x2E, count: size - payload.count) }
     let r: SpoolStore.Appended
@@ -30,10 +30,6 @@ import Testing
       r = try s.append(kind: kind, topic: "vigil/t/\(kind == .event ? "event" : "snapshot")",
                        payload: payload, captureMs: ms)
     } catch { throw HarnessFailure(error.message) }
-    if commit {
-      let c = s.commit()
-      if !c.failed.isEmpty { throw HarnessFailure("commit failed: \(c.failed)") }
-    }
     return r
   }
 
@@ -216,36 +212,55 @@ import Testing
     #expect(files(queue + "/quarantine").count == 7)
   }
 
-  @Test func messagesOfOneTurnShareOneCommit() throws {
+  @Test func messagesHandedToTheDiskThreadTogetherShareAFolderSync() throws {
     let s = try open()
     try put(s, .event, "first")
-    let syncs = (s.dataSyncs, s.directorySyncs)
-    for i in 1...8 { try put(s, i % 2 == 0 ? .snapshot : .event, "b\(i)", commit: false) }
-    // Written, not yet stored: nothing to send, only .tmp names on disk.
-    #expect(s.pendingCount == 8 && s.count == 1 && s.usedBytes > s.bytes)
-    #expect(texts(s) == ["first"])
-    #expect(files(queue).filter { $0.hasSuffix(".tmp") }.count == 8)
-    let c = s.commit()
-    #expect(c.stored.count == 8 && c.failed.isEmpty)
-    #expect(c.stored.map { $0.sequence } == c.stored.map { $0.sequence }.sorted())
-    #expect(s.dataSyncs - syncs.0 == 8, "one data sync per file")
-    #expect(s.directorySyncs - syncs.1 == 1, "one folder sync for the batch")
+    let loop: EventLoop
+    do { loop = try EventLoop() } catch { throw HarnessFailure(error.message) }
+    var outcomes: [SpoolStore.DiskOutcome] = []
+    s.startDiskThread(on: loop) { outcomes.append($0) }
+    var appended: [SpoolStore.Appended] = []
+    for i in 1...8 { appended.append(try put(s, i % 2 == 0 ? .snapshot : .event, "b\(i)")) }
+    // Handed over, not yet stored: not in the index, not sent, but counted in the quota.
+    #expect(appended.allSatisfy { !$0.stored && $0.entry != nil })
+    #expect(s.writingCount <= 8 && s.count + Int64(s.writingCount) == 9)
+    for o in s.finishDisk() { outcomes.append(o) }
+    var stored: [UInt64] = []
+    for o in outcomes {
+      if case .stored(let e, _, let acked) = o, !acked { stored.append(e.sequence) }
+    }
+    #expect(stored == appended.compactMap { $0.entry?.sequence }, "all stored, in order")
+    #expect(s.diskBatches < 8, "\(s.diskBatches) batches (each one folder sync) for 8 writes")
     #expect(texts(s) == ["first"] + (1...8).map { "b\($0)" })
     #expect(files(queue).filter { $0.hasSuffix(".tmp") }.isEmpty)
-    #expect(s.commit().stored.isEmpty, "nothing waits: a commit does nothing")
-    #expect(s.directorySyncs - syncs.1 == 1)
   }
 
-  @Test func anUncommittedWriteIsSetAsideAtTheNextStart() throws {
+  @Test func aWritePublishedAndAcknowledgedBeforeItEndsLeavesNoFile() throws {
+    let s = try open()
+    let loop: EventLoop
+    do { loop = try EventLoop() } catch { throw HarnessFailure(error.message) }
+    s.startDiskThread(on: loop) { _ in }
+    let r = try put(s, .event, "live")
+    let seq = try #require(r.entry?.sequence)
+    #expect(s.isPending(seq))
+    s.acknowledgePending(seq)  // its PUBACK came first
+    let outcomes = s.finishDisk()
+    guard case .stored(_, _, let acked)? = outcomes.first else {
+      Issue.record("no outcome: \(outcomes)")
+      return
+    }
+    #expect(acked && s.count == 0 && s.usedBytes == 0)
+    _ = s.finishDisk()  // the removal queued at the write's end
+    #expect(files(queue).filter { !$0.hasPrefix("quarantine") }.isEmpty, "\(files(queue))")
+  }
+
+  @Test func aWriteLeftUnfinishedIsSetAsideAtTheNextStart() throws {
     var s = try open()
     try put(s, .event, "kept")
-    try put(s, .event, "lost", commit: false)
-    // A crash before the commit: the .tmp stays (the store's deinit would remove it).
-    let tmp = files(queue).filter { $0.hasSuffix(".tmp") }
-    #expect(tmp.count == 1)
-    let copy = try Data(contentsOf: URL(fileURLWithPath: queue + "/" + tmp[0]))
-    s = try open()
-    try copy.write(to: URL(fileURLWithPath: queue + "/" + tmp[0]))
+    // A crash between the write and its rename: a whole .tmp.
+    let good = try #require(files(queue).first { $0.hasSuffix(".e") })
+    let copy = try Data(contentsOf: URL(fileURLWithPath: queue + "/" + good))
+    try copy.write(to: URL(fileURLWithPath: queue + "/0000000000000002.e.tmp"))
     s = try open()
     #expect(texts(s) == ["kept"] && s.quarantined == 1)
   }
@@ -272,7 +287,7 @@ import Testing
 
   @Test func aLongBacklogIsOneRun() throws {
     let s = try open(maxBytes: 64 << 20)
-    for i in 1...600 { try put(s, .event, "e\(i)", size: 100, commit: i % 30 == 0) }
+    for i in 1...600 { try put(s, .event, "e\(i)", size: 100) }
     #expect(s.count == 600 && s.index.runs.count == 1)
     let reopened = try open(maxBytes: 64 << 20)
     #expect(reopened.count == 600 && reopened.index.runs.count == 1)
@@ -284,7 +299,7 @@ import Testing
     // merged and their names looked for on disk; before and after a restart.
     var s = try open(maxBytes: 64 << 20)
     for i in 1...600 {
-      try put(s, i % 2 == 0 ? .snapshot : .event, "m\(i)", size: 50, commit: i % 30 == 0)
+      try put(s, i % 2 == 0 ? .snapshot : .event, "m\(i)", size: 50)
     }
     #expect(s.count == 600 && s.index.runs.count <= SpoolStore.maxRuns)
     #expect(texts(s) == (1...600).map { "m\($0)" })
