@@ -209,11 +209,15 @@ final class Spool: AgentPart {
       // spool took (VIGIL_DEBUG=1).
       Log.debug("spool: stored \(e.name) for \(topic)")
       if stopping || acknowledged { return }
-      if !inFlight.contains(where: { $0.entry.sequence == e.sequence }), agent.session.isConnected,
-        liveCount < Self.liveWindow, e.kind == .event
-      {
+      let sent = inFlight.contains(where: { $0.entry.sequence == e.sequence })
+      if !sent, agent.session.isConnected, liveCount < Self.liveWindow, e.kind == .event {
         // Not sent while it was written (the live lane was full): an event still goes ahead.
         publish(e, lane: .live)
+      } else if !sent, let c = cursor, e.sequence <= c {
+        // The backlog lane went past it while it was written (a later message was written on
+        // the loop, the thread's queue being full): it looks again from just before it.
+        cursor = e.sequence > 0 ? e.sequence - 1 : nil
+        ready.removeAll()
       }
     case .failed(let e, let why):
       if let i = inFlight.firstIndex(where: { $0.entry.sequence == e.sequence }) {
