@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import struct
+import sys
 import time
 
 MAGIC = b"VGSP"
@@ -28,12 +29,33 @@ def _crc32c_table():
 _TABLE = _crc32c_table()
 
 
-def crc32c(data):
+def _crc32c_python(data):
     c = 0xFFFFFFFF
     t = _TABLE
     for b in data:
         c = t[(c ^ b) & 0xFF] ^ (c >> 8)
     return c ^ 0xFFFFFFFF
+
+
+def _crc32c_fast():
+    """crcmod's C extension (Debian's python3-crcmod, which Scripts/bench installs): 100 MB in
+    0.3 s, where the loop above takes minutes. Looked for in Debian's own folder too, when this
+    runs under another CPython 3 of the same version."""
+    try:
+        import crcmod.predefined
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            import crcmod.predefined
+        except ImportError:
+            return None
+        finally:
+            sys.path.remove("/usr/lib/python3/dist-packages")
+    f = crcmod.predefined.mkCrcFun("crc-32c")
+    return f if f(b"123456789") == 0xE3069283 else None
+
+
+crc32c = _crc32c_fast() or _crc32c_python
 
 
 def record(kind, seq, capture_ms, topic, payload):
