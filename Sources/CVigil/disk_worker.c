@@ -4,12 +4,14 @@
 // write with its two fsyncs, 2.9 ms median per unlink in a folder of 3,000): done on the loop,
 // a burst of them delays a GPIO event by tens of milliseconds. The loop hands jobs over and
 // learns of their end through an eventfd; the thread never calls back into Swift and never
-// allocates (the loop allocates each write's copy, the thread frees it).
+// calls malloc or free (the loop allocates each write's copy and frees it with the result).
 #include "CVigil.h"
 #include <pthread.h>
 #include <sys/eventfd.h>
 
-enum { BATCH = 64, NAME_MAX_BYTES = 64 };
+// 32: a spool name is 18 bytes and its ".tmp" 4 more; a job is 64 bytes, so the ring of 256 the
+// spool uses is 16 KiB (each slot is touched in turn as the ring goes round: it is all dirty).
+enum { BATCH = 64, NAME_MAX_BYTES = 32 };
 
 struct job {
   int op;
@@ -17,6 +19,14 @@ struct job {
   char name[NAME_MAX_BYTES];
   uint8_t *data;
   size_t len;
+};
+
+// A finished job and the copy it wrote: freed on the loop's thread when the result is read, so
+// that this thread never calls into malloc (glibc would give it an arena and a tcache of its
+// own, and small blocks freed here would stay there).
+struct done {
+  vigil_disk_result r;
+  uint8_t *data;
 };
 
 struct vigil_disk {
@@ -29,7 +39,7 @@ struct vigil_disk {
   struct job *jobs;               // pending, a ring
   unsigned head, count;
   unsigned busy;                  // taken by the thread, not reported yet
-  vigil_disk_result *done;        // finished, a ring
+  struct done *done;              // finished, a ring
   unsigned dhead, dcount;
   uint64_t batches;               // batches written, for the tests and the `spool` command
 };
@@ -90,8 +100,6 @@ static void run_batch(struct vigil_disk *d, struct job *b, int n, vigil_disk_res
   for (int i = 0; i < n; i++) {
     if (b[i].op == VIGIL_DISK_UNLINK && unlinkat(d->dirfd, b[i].name, 0) < 0 && errno != ENOENT)
       r[i].error = errno;
-    free(b[i].data);
-    b[i].data = NULL;
   }
 }
 
@@ -113,7 +121,11 @@ static void *worker(void *arg) {
     pthread_mutex_unlock(&d->lock);
     run_batch(d, batch, n, results);
     pthread_mutex_lock(&d->lock);
-    for (int i = 0; i < n; i++) d->done[(d->dhead + d->dcount++) % d->cap] = results[i];
+    for (int i = 0; i < n; i++) {
+      struct done *slot = &d->done[(d->dhead + d->dcount++) % d->cap];
+      slot->r = results[i];
+      slot->data = batch[i].data;
+    }
     d->busy -= (unsigned)n;
     d->batches++;
     uint64_t one = 1;
@@ -209,7 +221,10 @@ int vigil_disk_results(vigil_disk *d, vigil_disk_result *out, int max) {
   pthread_mutex_lock(&d->lock);
   int n = 0;
   while (n < max && d->dcount > 0) {
-    out[n++] = d->done[d->dhead];
+    struct done *slot = &d->done[d->dhead];
+    out[n++] = slot->r;
+    free(slot->data);
+    slot->data = NULL;
     d->dhead = (d->dhead + 1) % d->cap;
     d->dcount--;
   }
@@ -245,6 +260,7 @@ void vigil_disk_stop(vigil_disk *d) {
   if (d->started) pthread_join(d->thread, NULL);
   // Anything left was finished by the thread before it ended; results no one will read.
   close(d->efd);
+  for (unsigned i = 0; i < d->dcount; i++) free(d->done[(d->dhead + i) % d->cap].data);
   pthread_mutex_destroy(&d->lock);
   pthread_cond_destroy(&d->wake);
   free(d->jobs);

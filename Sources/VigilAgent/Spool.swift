@@ -228,6 +228,8 @@ final class Spool: AgentPart {
       } else {
         writeFailed(e.kind, why)
       }
+    case .removed:
+      break
     case .removeFailed(let why):
       Log.warning("spool: \(why): the message will be sent again after a restart")
     }
@@ -242,6 +244,12 @@ final class Spool: AgentPart {
     while backlogCount < Self.backlogWindow
       && (inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes)
     {
+      if agent.session.sendQueued {
+        // What was sent has not left yet: look again in a few milliseconds rather than queue
+        // more in front of the next event.
+        continueSoon()
+        return
+      }
       if ready.isEmpty {
         let batch = store.next(after: cursor, limit: Self.readAhead, skipping: store.pinned)
         ready = batch.entries
@@ -254,6 +262,16 @@ final class Spool: AgentPart {
       cursor = e.sequence
       if inFlight.contains(where: { $0.entry.sequence == e.sequence }) { continue }
       if !publish(e, lane: .backlog) && !agent.session.isConnected { return }
+    }
+  }
+
+  /// The backlog lane waits for the uplink's send queue to drain: nothing says when it has,
+  /// so it looks again after 5 ms (only while a backlog is being sent).
+  private func continueSoon() {
+    if pumpTimer != nil { return }
+    pumpTimer = agent.loop.after(ms: 5) { [self] in
+      self.pumpTimer = nil
+      self.pump()
     }
   }
 

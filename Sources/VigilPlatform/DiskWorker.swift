@@ -25,7 +25,7 @@ public final class DiskWorker {
   public let capacity: Int
 
   /// For files in the open folder `directoryFD` (which must stay open while this lives).
-  public init(directoryFD: Int32, capacity: Int = 1024, mode: UInt32 = 0o640) throws(SystemError)
+  public init(directoryFD: Int32, capacity: Int = 256, mode: UInt32 = 0o640) throws(SystemError)
   {
     let cap = UInt32(clamping: max(1, capacity))
     guard let h = vigil_disk_start(directoryFD, cap, mode) else {

@@ -10,7 +10,7 @@ import VigilCore
 /// and returns; the thread writes `<name>.tmp`, fsyncs it, renames it, and fsyncs the folder
 /// once for every batch of messages that waited together; only then does a message count as
 /// stored (`DiskOutcome.stored`). Without the thread (the unit tests, or one that could not
-/// start, or with 1,024 jobs waiting) `append` writes the same way on the caller's thread and
+/// start, or with 256 jobs waiting) `append` writes the same way on the caller's thread and
 /// the message is stored when it returns. After a crash at any moment a message is either
 /// whole under its final name or absent (its `.tmp` is set aside at the next start). Files are removed only when the caller says so (after the
 /// broker's PUBACK), or by the quota. Removal is not fsynced: a removal lost in a crash means a
@@ -125,7 +125,7 @@ public final class SpoolStore {
   /// Past this many jobs waiting on the disk thread the sender holds back (`diskBusy`), so
   /// that removals do not pile up in memory while a backlog replays faster than the card
   /// removes files.
-  public static let diskBusyJobs = 256
+  public static let diskBusyJobs = 128
   /// Capture time of the oldest message; recomputed after the oldest may have gone.
   private var oldestCache: Int64?
   private var oldestKnown = false
@@ -170,6 +170,8 @@ public final class SpoolStore {
     case stored(Entry, topic: String, acknowledged: Bool)
     /// Not written: not in the spool (the caller says why and counts it).
     case failed(Entry, why: String)
+    /// A removal done (the disk thread has room again).
+    case removed
     /// A removal that failed (the file stays; it will be sent again after a restart).
     case removeFailed(String)
   }
@@ -179,7 +181,7 @@ public final class SpoolStore {
   public func startDiskThread(on loop: EventLoop, _ handler: @escaping (DiskOutcome) -> Void) {
     if disk != nil { return }
     let worker: DiskWorker
-    do { worker = try DiskWorker(directoryFD: dirFD, capacity: 1024) } catch {
+    do { worker = try DiskWorker(directoryFD: dirFD, capacity: 256) } catch {
       Log.warning("spool: \(error.message): writing and removing on the loop")
       return
     }
@@ -198,7 +200,7 @@ public final class SpoolStore {
 
   private func diskDone(_ d: DiskWorker.Done) -> DiskOutcome? {
     if d.op == .unlink {
-      if d.errno == 0 { return nil }
+      if d.errno == 0 { return .removed }
       return .removeFailed(SystemError("unlink", errno: d.errno,
                                        subject: path(SpoolRecord.fileName(
                                          sequence: d.tag & ~Self.snapshotTag,
@@ -424,7 +426,7 @@ public final class SpoolStore {
       result.entry = entry
       return result
     }
-    // No thread, or 1,024 jobs wait on it: written here, durable when this returns.
+    // No thread, or 256 jobs wait on it: written here, durable when this returns.
     try Files.writeAtomically(path(entry.name), bytes, mode: 0o640, directoryFD: dirFD)
     nextSequence += 1
     dataSyncs += 1
