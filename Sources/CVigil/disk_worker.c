@@ -27,6 +27,7 @@ struct job {
 struct done {
   vigil_disk_result r;
   uint8_t *data;
+  size_t len;
 };
 
 struct vigil_disk {
@@ -36,6 +37,8 @@ struct vigil_disk {
   int dirfd, efd, stopping, started;
   unsigned mode;
   unsigned cap;
+  size_t max_bytes;               // copies of writes held at most (one always goes)
+  size_t held_bytes;              // copies held now: pending, being written, or unread
   struct job *jobs;               // pending, a ring
   unsigned head, count;
   unsigned busy;                  // taken by the thread, not reported yet
@@ -125,6 +128,7 @@ static void *worker(void *arg) {
       struct done *slot = &d->done[(d->dhead + d->dcount++) % d->cap];
       slot->r = results[i];
       slot->data = batch[i].data;
+      slot->len = batch[i].len;
     }
     d->busy -= (unsigned)n;
     d->batches++;
@@ -135,12 +139,13 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-vigil_disk *vigil_disk_start(int dirfd, unsigned capacity, unsigned mode) {
+vigil_disk *vigil_disk_start(int dirfd, unsigned capacity, size_t max_bytes, unsigned mode) {
   if (capacity < 1) capacity = 1;
   struct vigil_disk *d = calloc(1, sizeof *d);
   if (!d) return NULL;
   d->dirfd = dirfd;
   d->cap = capacity;
+  d->max_bytes = max_bytes;
   d->mode = mode;
   d->jobs = calloc(capacity, sizeof *d->jobs);
   d->done = calloc(capacity, sizeof *d->done);
@@ -188,7 +193,10 @@ static int submit(vigil_disk *d, int op, const char *name, const uint8_t *data, 
   }
   pthread_mutex_lock(&d->lock);
   // Room for its result too: the finished ring never overflows.
-  if (d->stopping || d->count + d->busy + d->dcount >= d->cap) {
+  // And within `max_bytes` of copies, so that a card that stalls cannot fill the memory with
+  // snapshots waiting to be written (one write always goes, however large).
+  if (d->stopping || d->count + d->busy + d->dcount >= d->cap
+      || (op == VIGIL_DISK_WRITE && d->held_bytes > 0 && d->held_bytes + len > d->max_bytes)) {
     pthread_mutex_unlock(&d->lock);
     free(copy);
     errno = EAGAIN;
@@ -200,6 +208,7 @@ static int submit(vigil_disk *d, int op, const char *name, const uint8_t *data, 
   memcpy(j->name, name, nl + 1);
   j->data = copy;
   j->len = len;
+  d->held_bytes += copy ? len : 0;
   d->count++;
   pthread_cond_signal(&d->wake);
   pthread_mutex_unlock(&d->lock);
@@ -223,6 +232,7 @@ int vigil_disk_results(vigil_disk *d, vigil_disk_result *out, int max) {
   while (n < max && d->dcount > 0) {
     struct done *slot = &d->done[d->dhead];
     out[n++] = slot->r;
+    if (slot->data) d->held_bytes -= slot->len;
     free(slot->data);
     slot->data = NULL;
     d->dhead = (d->dhead + 1) % d->cap;

@@ -25,10 +25,13 @@ public final class DiskWorker {
   public let capacity: Int
 
   /// For files in the open folder `directoryFD` (which must stay open while this lives).
-  public init(directoryFD: Int32, capacity: Int = 256, mode: UInt32 = 0o640) throws(SystemError)
+  /// `maxBytes`: copies of writes held at most (waiting, being written, or finished and unread;
+  /// one write always goes): a card that stalls cannot fill the memory with snapshots.
+  public init(directoryFD: Int32, capacity: Int = 256, maxBytes: Int = 128 * 1024,
+              mode: UInt32 = 0o640) throws(SystemError)
   {
     let cap = UInt32(clamping: max(1, capacity))
-    guard let h = vigil_disk_start(directoryFD, cap, mode) else {
+    guard let h = vigil_disk_start(directoryFD, cap, max(0, maxBytes), mode) else {
       throw SystemError("pthread_create", errno: Sys.errno, subject: "spool disk thread")
     }
     handle = h
@@ -44,7 +47,8 @@ public final class DiskWorker {
     }
   }
 
-  /// Queues a durable write of `bytes` to `name`; false when `capacity` jobs wait.
+  /// Queues a durable write of `bytes` to `name`; false when `capacity` jobs or `maxBytes` of
+  /// copies wait.
   public func write(_ name: String, _ bytes: [UInt8], tag: UInt64) -> Bool {
     if stopped { return false }
     return bytes.withUnsafeBufferPointer { b in

@@ -64,6 +64,21 @@ import Testing
     #expect(worker.finish().map(\.tag) == [99])
   }
 
+  @Test func copiesHeldAreBoundedInBytesButOneWriteAlwaysGoes() throws {
+    let fd = openDir()
+    defer { Foundation.close(fd) }
+    let worker = try DiskWorker(directoryFD: fd, capacity: 64, maxBytes: 50_000)
+    #expect(worker.write("big", [UInt8](repeating: 1, count: 200_000), tag: 1), "one always goes")
+    var accepted = 0
+    for i in 0..<20 where worker.write("s\(i)", [UInt8](repeating: 2, count: 20_000), tag: 2) {
+      accepted += 1
+    }
+    #expect(accepted < 20, "the bytes held are bounded")
+    _ = worker.finish()
+    #expect(worker.write("after", [UInt8](repeating: 3, count: 20_000), tag: 3), "room again")
+    _ = worker.finish()
+  }
+
   @Test func aWriteThatFailsSaysWhyAndLeavesNoTemporaryFile() throws {
     let fd = openDir()
     defer { Foundation.close(fd) }

@@ -100,12 +100,13 @@ typedef struct {
   int error;
 } vigil_disk_result;
 /// Starts the thread for files in the open folder `dirfd`; at most `capacity` jobs pending or
-/// finished and unread. NULL and errno on failure.
-vigil_disk *vigil_disk_start(int dirfd, unsigned capacity, unsigned mode);
+/// finished and unread, and at most `max_bytes` of copies of writes held (one always goes).
+/// NULL and errno on failure.
+vigil_disk *vigil_disk_start(int dirfd, unsigned capacity, size_t max_bytes, unsigned mode);
 /// An eventfd, readable when jobs have finished.
 int vigil_disk_fd(const vigil_disk *d);
 /// Queues a durable write of a copy of `data` to `name` in the folder; -1 and EAGAIN when
-/// `capacity` jobs wait, EINVAL for a name with a slash or too long.
+/// `capacity` jobs or `max_bytes` of copies wait, EINVAL for a name with a slash or too long.
 int vigil_disk_write(vigil_disk *d, const char *name, const uint8_t *data, size_t len, uint64_t tag);
 /// Queues the removal of `name` (a missing file is no error).
 int vigil_disk_unlink(vigil_disk *d, const char *name, uint64_t tag);
