@@ -21,6 +21,11 @@ int vigil_tty_outq(int fd) {
   return n;
 }
 
+int vigil_tcp_quickack(int fd) {
+  int one = 1;
+  return setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 int vigil_fd_is_socket(int fd) {
   struct stat st;
   if (fstat(fd, &st) < 0) return -1;

@@ -46,6 +46,9 @@ int vigil_open(const char *path, int flags, unsigned int mode);
 int vigil_set_nonblock_cloexec(int fd);
 /// ioctl(2) is variadic: bytes waiting in a tty's output queue (TIOCOUTQ).
 int vigil_tty_outq(int fd);
+/// TCP_QUICKACK on: the next ACKs go at once rather than delayed (the kernel clears it again
+/// after a while, so it is set after every read).
+int vigil_tcp_quickack(int fd);
 
 /// Whether fd is a socket (S_ISSOCK is a macro): 1 yes, 0 no, -1 and errno if fstat fails.
 int vigil_fd_is_socket(int fd);
