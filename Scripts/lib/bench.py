@@ -85,7 +85,12 @@ class Broker:
         with open(conf, "w") as f:
             f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
                     "max_connections -1\nlog_dest stdout\nlog_type notice\n"
-                    "log_timestamp true\nlog_timestamp_format %s\nconnection_messages true\n")
+                    "log_timestamp true\nlog_timestamp_format %s\nconnection_messages true\n"
+                    # Nagle off towards the subscribers, as README advises for the centre: with
+                    # mosquitto's default, an event to a subscriber that is sent a stream of
+                    # backlog messages waits for that subscriber's delayed ACK (measured: GPIO
+                    # p99 38 ms during a 5,000-event drain, 3.2 ms with this).
+                    "set_tcp_nodelay true\n")
         # stdout, not a log file: mosquitto started as root drops to its own user, which could
         # not write here.
         with open(self.log, "w") as out:

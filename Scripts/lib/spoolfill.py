@@ -157,6 +157,8 @@ int main(int argc, char **argv) {
   mosquitto_lib_init();
   struct mosquitto *m = mosquitto_new("bench-baseline-publisher", true, NULL);
   mosquitto_publish_callback_set(m, on_publish);
+  /* Nagle off, as the agent has it: a fair baseline for a window of small messages. */
+  mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
   if (mosquitto_connect(m, argv[1], atoi(argv[2]), 30)) { fprintf(stderr, "connect\n"); return 1; }
   while (acked < count) {
     send_next(m);

@@ -83,19 +83,6 @@ public final class BrokerSession {
 
   public var isConnected: Bool { state == .connected }
 
-  /// Whether what was published has not left yet: libmosquitto still holds bytes to write, or
-  /// the kernel's send queue holds more than `sendQueueLimit` (SIOCOUTQ, the same request as
-  /// TIOCOUTQ). A new event is sent behind whatever waits there, on one TCP connection: the
-  /// spool's backlog lane adds nothing while this holds, so a power cut waits behind at most one
-  /// backlog message and 64 KB, not the 8 MiB a full in-flight window of snapshots can be.
-  public var sendQueued: Bool {
-    guard let c = client, state == .connected else { return false }
-    if mosquitto_want_write(c) { return true }
-    let fd = mosquitto_socket(c)
-    return fd >= 0 && vigil_tty_outq(fd) > Self.sendQueueLimit
-  }
-  public static let sendQueueLimit: Int32 = 64 * 1024
-
   /// The broker in use, or the one being tried.
   public var currentBroker: Config.Broker { brokers[min(schedule.broker, brokers.count - 1)] }
 

@@ -9,6 +9,8 @@ M holds the link's state, read every 20 ms:
   stall   the link dies silently: connections stay open, nothing passes either way (what
           was sent into it is lost), new connections are accepted and hang
   down    every connection is closed and new ones are closed at once
+  hold-acks  bytes flow both ways except the broker's PUBACKs, which are held (a broker that
+          has not yet taken what it was sent) and passed on, in order, when the link is up
 """
 import argparse
 import os
@@ -36,6 +38,31 @@ def main():
     sel = selectors.DefaultSelector()
     sel.register(lsock, selectors.EVENT_READ, None)
     pairs = {}  # socket -> peer socket
+    brokerside = {}  # the broker's end of each connection -> [unparsed bytes, held PUBACKs]
+
+    def send(peer, data):
+        peer.setblocking(True)
+        peer.sendall(data)
+        peer.setblocking(False)
+
+    def packets(buf):
+        """Whole MQTT packets at the front of buf (removed from it)."""
+        out = []
+        while len(buf) >= 2:
+            size, mult, i = 0, 1, 1
+            while i < len(buf) and i <= 4:
+                size += (buf[i] & 0x7F) * mult
+                mult *= 128
+                i += 1
+                if buf[i - 1] & 0x80 == 0:
+                    break
+            else:
+                break  # the length is not all here yet
+            if len(buf) < i + size:
+                break
+            out.append(bytes(buf[:i + size]))
+            del buf[:i + size]
+        return out
 
     def close(s):
         peer = pairs.pop(s, None)
@@ -43,6 +70,7 @@ def main():
             if x is None:
                 continue
             pairs.pop(x, None)
+            brokerside.pop(x, None)
             try:
                 sel.unregister(x)
             except Exception:
@@ -58,6 +86,14 @@ def main():
             new = "up"
         if new != mode:
             mode = new
+            if mode == "up":
+                for b, (_, held) in list(brokerside.items()):
+                    try:
+                        for pkt in held:
+                            send(pairs[b], pkt)
+                    except (OSError, KeyError):
+                        close(b)
+                    held.clear()
             if mode == "down":
                 for s in list(pairs):
                     close(s)
@@ -80,6 +116,7 @@ def main():
                 b.setblocking(False)
                 pairs[c] = b
                 pairs[b] = c
+                brokerside[b] = [bytearray(), []]
                 sel.register(c, selectors.EVENT_READ, None)
                 sel.register(b, selectors.EVENT_READ, None)
                 continue
@@ -98,9 +135,16 @@ def main():
                 continue  # swallowed: the link is dead but nobody has noticed yet
             peer = pairs[s]
             try:
-                peer.setblocking(True)
-                peer.sendall(data)
-                peer.setblocking(False)
+                state = brokerside.get(s)
+                if state is not None and (mode == "hold-acks" or state[0]):
+                    state[0] += data
+                    for pkt in packets(state[0]):
+                        if mode == "hold-acks" and pkt[0] & 0xF0 == 0x40:
+                            state[1].append(pkt)
+                        else:
+                            send(peer, pkt)
+                else:
+                    send(peer, data)
             except OSError:
                 close(s)
 

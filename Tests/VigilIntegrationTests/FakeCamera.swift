@@ -112,9 +112,13 @@ extension Centre {
 }
 
 /// The uplink as a TCP relay that a test breaks (Tests/Fixtures/link.py): `up`, `stall` (the
-/// link dies silently: what is sent into it is lost and nothing comes back), `down`.
+/// link dies silently: what is sent into it is lost and nothing comes back), `down`, and
+/// `holdAcks` (everything passes but the broker's PUBACKs, held until the link is `up`).
 final class Link {
-  enum Mode: String { case up, stall, down }
+  enum Mode: String {
+    case up, stall, down
+    case holdAcks = "hold-acks"
+  }
 
   let port: Int
   private let modeFile: URL

@@ -111,6 +111,56 @@ struct SpoolTests {
     #expect(missing.allSatisfy { $0 == o.served.last?.frame }, "missing \(missing)")
   }
 
+  /// A power cut is not queued behind the backlog: the broker has taken only what it has
+  /// acknowledged, and a new event goes out behind everything it has not. While the broker's
+  /// PUBACKs are held, the backlog of 200 KB snapshots sends one and waits (its budget is
+  /// 64 KB ahead of an event; a window of ten went out at once before), and a power cut still
+  /// reaches the centre at once; when acknowledgements flow, the rest follow in order.
+  @Test func aPowerCutDoesNotWaitBehindTheBacklog() async throws {
+    let broker = try Broker()
+    let link = try Link(to: broker.port)
+    let cam = try FakeCamera(auth: .none, pad: 200_000)
+    let dir = Harness.tempDir("ahead")
+    let board = try SimBoardDir(in: dir, lines: ["cam1_power": (true, 0)])
+    let s = site("ahead")
+    let root = "vigil/\(s)"
+    let camera = cam.entry("cam1", auth: false).dropLast() + ", \"power_line\": \"cam1_power\"}"
+    let agent = try AgentProcess(config: testConfig(
+      site: s, brokers: brokerEntry(link.port),
+      extra: "\"board\": \"board.json\", \"cameras\": [\(camera)]"), dir: dir)
+    let centre = try await Centre(port: broker.port)
+    try link.set(.down)
+    try agent.start()
+    defer { agent.kill9() }
+    let queue = agent.dir.appendingPathComponent("spool/queue")
+    func stored() -> Int {
+      ((try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? [])
+        .filter { $0.hasSuffix(".s") }.count
+    }
+    #expect(await Harness.wait(20) { stored() >= 6 }, "\(agent.log.text)")
+    try link.set(.holdAcks)
+    #expect(await Harness.wait(15) { !centre.snapshots(root).isEmpty }, "\(agent.log.text)")
+    try await Task.sleep(nanoseconds: 2_000_000_000)
+    #expect(centre.snapshots(root).count == 1,
+            "backlog sent with no PUBACK back: \(centre.snapshots(root).count) snapshots")
+    let cut = Date()
+    board.set("cam1_power", 0, byRename: true)
+    let lost = await centre.waitForEvent(root, "camera_power_lost", within: 5)
+    #expect(lost != nil, "no camera_power_lost while the backlog waits: \(agent.log.text)")
+    if let at = lost?.1 {
+      #expect(at.timeIntervalSince(cut) < 1.0, "seen after \(at.timeIntervalSince(cut)) s")
+    }
+    #expect(centre.snapshots(root).count == 1)
+    cam.stop()
+    try link.set(.up)
+    #expect(await Harness.wait(30) { stored() == 0 }, "\(agent.log.text)")
+    #expect(await centre.caughtUp(root))
+    let o = Self.outcome(centre, root, cam)
+    #expect(o.unknown == 0)
+    #expect(o.frames == o.frames.sorted(), "oldest first: \(o.frames)")
+    #expect(o.frames.count >= 6)
+  }
+
   /// The index is the folder: the agent's memory stays flat while an outage fills the spool.
   @Test func memoryDoesNotGrowWithTheLengthOfAnOutage() async throws {
     let cam = try FakeCamera(auth: .none, pad: 30_000)
