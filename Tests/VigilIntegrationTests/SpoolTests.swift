@@ -161,6 +161,57 @@ struct SpoolTests {
     #expect(o.frames.count >= 6)
   }
 
+  /// A slow SD card holds back no power cut: each of the spool's fsyncs takes 2 s longer
+  /// (Tests/Fixtures/slow-fsync.c, preloaded), and the event still reaches the centre within a
+  /// second, published from memory while the disk thread writes it; once written and
+  /// acknowledged its file goes, and the agent logs it as stored only after the fsyncs.
+  @Test func aSlowCardHoldsBackNoPowerCut() async throws {
+    let lib = Harness.tempDir("slowfsync").appendingPathComponent("slow-fsync.so").path
+    let src = Harness.root.appendingPathComponent("Tests/Fixtures/slow-fsync.c").path
+    // Under qemu-user (a static emulator, which no preload reaches) the guest's own loader
+    // loads it: built for the guest.
+    let cc = Harness.vigilBinary.hasSuffix("qemu-vigil")
+      ? "/usr/bin/aarch64-linux-gnu-gcc" : "/usr/bin/gcc"
+    let (built, gccOut) = Harness.run(cc, ["-shared", "-fPIC", "-O2", src, "-o", lib, "-ldl"])
+    try #require(built == 0, "gcc: \(gccOut)")
+    let broker = try Broker()
+    let dir = Harness.tempDir("slowcard")
+    let board = try SimBoardDir(in: dir, lines: ["cam1_power": (true, 0)])
+    let probe = try ProbeTarget()
+    let s = site("slowcard")
+    let root = "vigil/\(s)"
+    let agent = try AgentProcess(config: testConfig(site: s, brokers: brokerEntry(broker.port), extra: """
+      "board": "board.json", "probe_s": 1,
+      "cameras": [{"id": "cam1", "host": "127.0.0.1", "probe_port": \(probe.port), "power_line": "cam1_power"}]
+      """), dir: dir)
+    let centre = try await Centre(port: broker.port)
+    try agent.start(env: ["LD_PRELOAD": lib, "SLOW_FSYNC_MS": "2000",
+                          "SLOW_FSYNC_MATCH": "/spool/queue", "VIGIL_DEBUG": "1"])
+    defer { agent.kill9() }
+    #expect(await centre.waitFor("\(root)/status", within: 10) {
+      $0.json?["state"] as? String == "online"
+    } != nil, "\(agent.log.text)")
+    func storedLines() -> Int {
+      agent.log.text.split(separator: "\n").filter { $0.contains("spool: stored") }.count
+    }
+    let before = storedLines()
+    let cut = Date()
+    board.set("cam1_power", 0, byRename: true)
+    let lost = await centre.waitForEvent(root, "camera_power_lost", within: 5)
+    #expect(lost != nil, "no camera_power_lost: \(agent.log.text)")
+    if let at = lost?.1 {
+      #expect(at.timeIntervalSince(cut) < 1.0, "seen after \(at.timeIntervalSince(cut)) s")
+    }
+    // The card was slow: the event is logged as stored only once its fsyncs are done.
+    #expect(await Harness.wait(10) { storedLines() > before }, "\(agent.log.text)")
+    #expect(Date().timeIntervalSince(cut) >= 1.9, "the preloaded fsync was not slow")
+    let queue = dir.appendingPathComponent("spool/queue")
+    #expect(await Harness.wait(10) {
+      ((try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? [])
+        .allSatisfy { !$0.hasSuffix(".e") && !$0.hasSuffix(".tmp") }
+    }, "the acknowledged event's file is removed once written")
+  }
+
   /// The index is the folder: the agent's memory stays flat while an outage fills the spool.
   @Test func memoryDoesNotGrowWithTheLengthOfAnOutage() async throws {
     let cam = try FakeCamera(auth: .none, pad: 30_000)
