@@ -7,6 +7,8 @@ let package = Package(
   name: "Vigil",
   products: [
     .executable(name: "vigil", targets: ["vigil"]),
+    // The district centre's tool, for its servers: a host build only, never Embedded.
+    .executable(name: "vigil-centre", targets: ["vigil-centre"]),
   ],
   targets: [
     // C libraries of the board, found with pkg-config (Debian's -dev packages).
@@ -31,6 +33,9 @@ let package = Package(
     .target(name: "VigilAgent", dependencies: ["VigilCore", "VigilPlatform", "CVigil"]),
     // Thin executable.
     .executableTarget(name: "vigil", dependencies: ["VigilAgent"]),
+    // The centre's commands (signing today; issue 17 adds more), on the same core and platform.
+    .target(name: "VigilCentre", dependencies: ["VigilCore", "VigilPlatform"]),
+    .executableTarget(name: "vigil-centre", dependencies: ["VigilCentre"]),
     .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
     // The platform layer against real files (the spool).
     .testTarget(name: "VigilPlatformTests", dependencies: ["VigilPlatform", "VigilCore"]),

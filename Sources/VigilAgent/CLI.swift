@@ -2,8 +2,7 @@ import CVigil
 import VigilCore
 import VigilPlatform
 
-/// `vigil`'s command line, parsed with getopt_long(3): the embedded convention, and
-/// swift-argument-parser does not build in Embedded mode.
+/// `vigil`'s command line, the board's commands; each parses its options with `Getopt`.
 public enum CLI {
   static let usage = """
     usage: vigil COMMAND [OPTIONS]
@@ -11,14 +10,12 @@ public enum CLI {
     commands:
       run [--config FILE]       run the agent (default config /etc/vigil/config.json)
       check-config FILE         say whether FILE (and the board file it names) is valid
-      keygen PREFIX             make an Ed25519 key pair for signing configs: PREFIX.key
-                                (secret, mode 0600) and PREFIX.pub (the public key, base64)
-      sign --key KEY FILE       print the signed envelope {"doc":…,"sig":…} for FILE
       pin-hash                  read a technician PIN on standard input, print its hash
       version                   print the version
       help                      this text
 
-    Each command takes --help.
+    Each command takes --help. Signing keys and signed documents are made at the centre,
+    with `vigil-centre keygen` and `vigil-centre sign`.
     """
 
   static let runUsage = """
@@ -66,8 +63,11 @@ public enum CLI {
     switch command {
     case "run": return run(subArgc, subArgv)
     case "check-config": return checkConfig(subArgc, subArgv)
-    case "keygen": return keygen(subArgc, subArgv)
-    case "sign": return sign(subArgc, subArgv)
+    case "keygen", "sign":
+      // Centre-side commands live in the centre's tool, so the board's binary stays small.
+      err("vigil: \"\(command)\" moved to the centre's tool: run `vigil-centre \(command)` on the "
+        + "centre's server (the board only checks signatures)")
+      return 2
     case "pin-hash": return pinHash(subArgc, subArgv)
     case "version", "--version", "-V":
       out("vigil \(Messages.version)")
@@ -81,57 +81,9 @@ public enum CLI {
     }
   }
 
-  /// The result of getopt_long over one command's arguments.
-  struct Parsed {
-    var options: [(Character, String?)] = []
-    var operands: [String] = []
-    var error: String?
-  }
-
-  /// Runs getopt_long over `argv` with long options given as (name, takes argument, short).
-  static func parse(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                    short: String, long: [(String, Bool, Character)]) -> Parsed {
-    var result = Parsed()
-    // The names must outlive the parse; they are few and the process is short-lived here.
-    var table: [option] = long.map { entry in
-      option(name: strdup(entry.0), has_arg: entry.1 ? required_argument : no_argument,
-             flag: nil, val: Int32(entry.2.asciiValue ?? 0))
-    }
-    table.append(option(name: nil, has_arg: 0, flag: nil, val: 0))
-    optind = 0  // glibc: 0 re-initialises getopt for a fresh argument vector
-    opterr = 0
-    // '+': stop at the first operand, as POSIX asks; ':' first: report a missing argument.
-    let spec = "+:" + short
-    while true {
-      var index: Int32 = 0
-      let c = table.withUnsafeBufferPointer { buf in
-        getopt_long(argc, argv, spec, buf.baseAddress, &index)
-      }
-      if c == -1 { break }
-      let prev = Int(optind) - 1
-      let word = prev >= 0 && prev < Int(argc) ? (argv[prev].map { String(cString: $0) } ?? "") : ""
-      if c == Int32(UInt8(ascii: "?")) {
-        result.error = "unknown option \"\(word)\""
-        break
-      }
-      if c == Int32(UInt8(ascii: ":")) {
-        result.error = "option \"\(word)\" needs a value"
-        break
-      }
-      let arg = optarg.map { String(cString: $0) }
-      result.options.append((Character(Unicode.Scalar(UInt8(truncatingIfNeeded: c))), arg))
-    }
-    for entry in table { free(UnsafeMutableRawPointer(mutating: entry.name)) }
-    var i = Int(optind)
-    while i < Int(argc) {
-      result.operands.append(argv[i].map { String(cString: $0) } ?? "")
-      i += 1
-    }
-    return result
-  }
-
   static func run(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    let p = parse(argc, argv, short: "c:h", long: [("config", true, "c"), ("help", false, "h")])
+    let p = Getopt.parse(argc, argv, short: "c:h",
+                         long: [("config", true, "c"), ("help", false, "h")])
     if let e = p.error { return usageError("run", e, runUsage) }
     var path = "/etc/vigil/config.json"
     for (flag, value) in p.options {
@@ -151,9 +103,9 @@ public enum CLI {
   static func checkConfig(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
   {
-    let p = parse(argc, argv, short: "h", long: [("help", false, "h")])
+    let p = Getopt.parse(argc, argv, short: "h", long: [("help", false, "h")])
     if let e = p.error { return usageError("check-config", e, checkUsage) }
-    if p.options.contains(where: { $0.0 == "h" }) {
+    if p.has("h") {
       out(checkUsage)
       return 0
     }
@@ -174,107 +126,13 @@ public enum CLI {
     }
   }
 
-  static let keygenUsage = """
-    usage: vigil keygen PREFIX
-
-    Makes an Ed25519 key pair for the centre: PREFIX.key, the secret key in base64 (mode 0600;
-    keep it at the centre), and PREFIX.pub, the public key in base64 on one line, for the
-    gateways' trusted_keys. Existing files are never overwritten.
-    """
-
-  static let signUsage = """
-    usage: vigil sign --key PREFIX.key FILE
-
-    Prints {"doc": base64(FILE), "sig": base64(Ed25519 signature of FILE's bytes)}, the
-    envelope a gateway with trusted_keys accepts on R/config/set. FILE must be a JSON object.
-      -k, --key FILE   the secret key made by `vigil keygen`
-    """
-
-  static func keygen(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
-    -> Int32
-  {
-    let p = parse(argc, argv, short: "h", long: [("help", false, "h")])
-    if let e = p.error { return usageError("keygen", e, keygenUsage) }
-    if p.options.contains(where: { $0.0 == "h" }) {
-      out(keygenUsage)
-      return 0
-    }
-    guard p.operands.count == 1, !p.operands[0].isEmpty else {
-      return usageError("keygen", "give exactly one PREFIX", keygenUsage)
-    }
-    let prefix = p.operands[0]
-    for path in [prefix + ".key", prefix + ".pub"] where Files.exists(path) {
-      err("vigil keygen: \(path) exists; not overwriting it")
-      return 1
-    }
-    guard let pair = Signature.keyPair() else {
-      err("vigil keygen: libsodium could not make a key pair")
-      return 1
-    }
-    let publicKey = Signature.base64(pair.publicKey)
-    do throws(SystemError) {
-      try Files.writeAtomically(
-        prefix + ".key", Array((Signature.base64(pair.secretKey) + "\n").utf8), mode: 0o600)
-      try Files.writeAtomically(prefix + ".pub", Array((publicKey + "\n").utf8), mode: 0o644)
-    } catch {
-      err("vigil keygen: \(error.message)")
-      return 1
-    }
-    out("wrote \(prefix).key (secret) and \(prefix).pub: \(publicKey)")
-    return 0
-  }
-
-  static func sign(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    let p = parse(argc, argv, short: "k:h", long: [("key", true, "k"), ("help", false, "h")])
-    if let e = p.error { return usageError("sign", e, signUsage) }
-    var keyPath: String? = nil
-    for (flag, value) in p.options {
-      if flag == "h" {
-        out(signUsage)
-        return 0
-      }
-      if flag == "k" { keyPath = value }
-    }
-    guard let key = keyPath else { return usageError("sign", "--key is required", signUsage) }
-    guard p.operands.count == 1 else { return usageError("sign", "give exactly one FILE", signUsage) }
-    let file = p.operands[0]
-    let keyText: [UInt8]
-    let doc: [UInt8]
-    do throws(SystemError) {
-      keyText = try Files.read(key, limit: 4096)
-      doc = try Files.read(file, limit: 1 << 20)
-    } catch {
-      err("vigil sign: \(error.message)")
-      return 1
-    }
-    let trimmed = String(decoding: keyText.filter { $0 > 0x20 }, as: UTF8.self)
-    guard let secret = Signature.fromBase64(trimmed), secret.count == 64 else {
-      err("vigil sign: \(key) is not a secret key made by `vigil keygen`")
-      return 1
-    }
-    guard let parsed = try? JSON.parse(doc), case .object = parsed else {
-      err("vigil sign: \(file) is not a JSON object")
-      return 1
-    }
-    guard let sig = Signature.sign(doc, secretKey: secret) else {
-      err("vigil sign: signing failed")
-      return 1
-    }
-    var w = JSONWriter()
-    w.beginObject()
-    w.field("doc", Signature.base64(doc))
-    w.field("sig", Signature.base64(sig))
-    w.endObject()
-    out(w.text)
-    return 0
-  }
-
   static func pinHash(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
   {
-    let p = parse(argc, argv, short: "ht", long: [("help", false, "h"), ("time", false, "t")])
+    let p = Getopt.parse(argc, argv, short: "ht",
+                         long: [("help", false, "h"), ("time", false, "t")])
     if let e = p.error { return usageError("pin-hash", e, pinHashUsage) }
-    if p.options.contains(where: { $0.0 == "h" }) {
+    if p.has("h") {
       out(pinHashUsage)
       return 0
     }
@@ -301,7 +159,7 @@ public enum CLI {
       return 1
     }
     out(hash)
-    if p.options.contains(where: { $0.0 == "t" }) { return timeChecks(pin, hash) }
+    if p.has("t") { return timeChecks(pin, hash) }
     return 0
   }
 

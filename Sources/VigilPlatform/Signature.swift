@@ -1,7 +1,9 @@
 import CSodium
 
 /// Ed25519 signatures and base64, from libsodium: the centre signs configuration documents,
-/// the gateway checks them against `trusted_keys`.
+/// the gateway checks them against `trusted_keys`. The board calls only `fromBase64` and
+/// `verify`; `base64`, `keyPair` and `sign` serve `vigil-centre`, and the board's Embedded link
+/// drops them (link-time optimisation and --gc-sections keep only what is called).
 public enum Signature {
   private static var ready = false
 

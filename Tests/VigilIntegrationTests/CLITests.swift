@@ -77,6 +77,17 @@ import Testing
     #expect(Harness.run(Harness.vigilBinary, ["check-config"]).0 == 2)
   }
 
+  /// The centre's commands left the board's binary for `vigil-centre`; the old names say so.
+  @Test func keygenAndSignSayTheyMovedToTheCentreTool() {
+    for (cmd, args) in [("keygen", ["centre"]), ("sign", ["--key", "centre.key", "v7.json"])] {
+      let (s, out) = Harness.run(Harness.vigilBinary, [cmd] + args)
+      #expect(s == 2)
+      #expect(out.contains("\"\(cmd)\" moved to the centre's tool: run `vigil-centre \(cmd)`"),
+              "\(out)")
+    }
+    #expect(!Harness.run(Harness.vigilBinary, ["help"]).1.contains("keygen PREFIX"))
+  }
+
   @Test func helpAndVersion() {
     let (s1, v) = Harness.run(Harness.vigilBinary, ["version"])
     #expect(s1 == 0 && v.hasPrefix("vigil 0.1.0"))

@@ -15,6 +15,13 @@ enum Harness {
     return root.appendingPathComponent(".build/debug/vigil").path
   }
 
+  /// The centre's tool: `VIGIL_CENTRE_BIN`, else the debug build SwiftPM made. It is a host
+  /// build only, so it stays the same when `VIGIL_BIN` points at an Embedded `vigil`.
+  static var centreBinary: String {
+    if let b = ProcessInfo.processInfo.environment["VIGIL_CENTRE_BIN"], !b.isEmpty { return b }
+    return root.appendingPathComponent(".build/debug/vigil-centre").path
+  }
+
   /// A loopback port for a test listener that nothing else can take before the listener binds
   /// it. A port found by binding port 0 lies in the kernel's ephemeral range, where any
   /// process's next outgoing connection may be given it first (seen in CI: a TLS broker's

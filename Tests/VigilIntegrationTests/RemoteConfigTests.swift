@@ -198,7 +198,7 @@ struct RemoteConfigTests {
     let site = "t-rc-signed"
     let keys = Harness.tempDir("keys")
     let prefix = keys.appendingPathComponent("centre").path
-    let (s, out) = Harness.run(Harness.vigilBinary, ["keygen", prefix])
+    let (s, out) = Harness.run(Harness.centreBinary, ["keygen", prefix])
     try #require(s == 0, "\(out)")
     let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
       .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -214,10 +214,10 @@ struct RemoteConfigTests {
     #expect((r1?.json?["error"] as? String ?? "").hasPrefix("sig:"))
     // Forged: signed by another key.
     let other = keys.appendingPathComponent("stranger").path
-    Harness.run(Harness.vigilBinary, ["keygen", other])
+    Harness.run(Harness.centreBinary, ["keygen", other])
     let docFile = keys.appendingPathComponent("v2.json")
     try v2.write(to: docFile, atomically: true, encoding: .utf8)
-    let (_, forged) = Harness.run(Harness.vigilBinary, ["sign", "--key", other + ".key", docFile.path])
+    let (_, forged) = Harness.run(Harness.centreBinary, ["sign", "--key", other + ".key", docFile.path])
     var n = centre.messages("vigil/\(site)/config/state").count
     centre.publish("vigil/\(site)/config/set", forged.trimmingCharacters(in: .whitespacesAndNewlines))
     let r2 = await centre.waitFor("vigil/\(site)/config/state", within: 5, after: n) {
@@ -225,7 +225,7 @@ struct RemoteConfigTests {
     }
     #expect((r2?.json?["error"] as? String ?? "").contains("does not match"), "\(r2?.text ?? "")")
     // Tampered: a good signature over other bytes.
-    let (_, good) = Harness.run(Harness.vigilBinary, ["sign", "--key", prefix + ".key", docFile.path])
+    let (_, good) = Harness.run(Harness.centreBinary, ["sign", "--key", prefix + ".key", docFile.path])
     let envelope = try #require(
       try JSONSerialization.jsonObject(with: Data(good.utf8)) as? [String: String])
     let tampered = #"{"doc": "\#(Data(#"{"version": 9, "brokers": []}"#.utf8).base64EncodedString())", "sig": "\#(envelope["sig"] ?? "")"}"#
