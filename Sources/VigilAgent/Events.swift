@@ -63,3 +63,33 @@ final class EventLog {
     return pendingId
   }
 }
+
+/// One field of an event. The events go through one `emit` with a list of fields rather than
+/// a closure each: every closure would be a specialised copy of the writer in the Embedded
+/// binary (2 KB each).
+enum EventField {
+  case text(String, String)
+  case number(String, Int)
+  case flag(String, Bool)
+
+  static func f(_ k: String, _ v: String) -> EventField { .text(k, v) }
+  static func f(_ k: String, _ v: Int) -> EventField { .number(k, v) }
+  static func f(_ k: String, _ v: Bool) -> EventField { .flag(k, v) }
+}
+
+extension EventLog {
+  /// Emits one event whose fields are given as a list (`EventField` says why). Not inlined:
+  /// the optimiser would copy the writer into each caller (1 KB on aarch64).
+  @inline(never)
+  func emit(_ kind: String, _ fields: [EventField]) {
+    emit(kind) { w in
+      for f in fields {
+        switch f {
+        case .text(let k, let v): w.field(k, v)
+        case .number(let k, let v): w.field(k, v)
+        case .flag(let k, let v): w.field(k, v)
+        }
+      }
+    }
+  }
+}

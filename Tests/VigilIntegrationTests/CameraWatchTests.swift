@@ -228,4 +228,38 @@ extension CameraWatchTests {
     let cams = hb?.json?["cameras"] as? [[String: Any]]
     #expect(cams?.first { $0["id"] as? String == "cam1" }?["state"] as? String == "healthy")
   }
+
+  /// A camera that leaves the config while its relay is off has its relay switched on again;
+  /// a write that fails then is logged, not passed over.
+  @Test(arguments: [false, true])
+  func aCameraDroppedWithItsRelayOffIsSwitchedOnAgain(writeFails: Bool) async throws {
+    let s = try await startSite()
+    defer { s.agent.kill9() }
+    #expect(await s.centre.waitForCamera(s.root, "cam1", within: 15) {
+      $0["state"] as? String == "healthy"
+    } != nil, "\(s.agent.log.text)")
+    s.centre.publish("\(s.root)/cmd", #"{"id":"r-1","line":"relay cam1 off"}"#)
+    #expect(await Harness.wait(5) { s.board.level("cam1_relay") == 0 }, "\(s.agent.log.text)")
+    if writeFails {
+      // A folder where the line's file was: the driver's rename over it fails.
+      let relay = s.board.dir.appendingPathComponent("cam1_relay")
+      try FileManager.default.removeItem(at: relay)
+      try FileManager.default.createDirectory(
+        at: relay.appendingPathComponent("x"), withIntermediateDirectories: true)
+    }
+    var text = try String(contentsOf: s.agent.configURL, encoding: .utf8)
+    text = text.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 2")
+    text = text.replacingOccurrences(of: #""id": "cam1""#, with: #""id": "cam2""#)
+    text = text.replacingOccurrences(of: #", "relay_line": "cam1_relay""#, with: "")
+    try text.write(to: s.agent.configURL, atomically: true, encoding: .utf8)
+    s.agent.signal(SIGHUP)
+    #expect(logTime(s.agent, "reloaded", within: 10) != nil, "\(s.agent.log.text)")
+    let failure = "relay cam1: board line \"cam1_relay\": cannot write"
+    if writeFails {
+      #expect(logTime(s.agent, failure, within: 5) != nil, "\(s.agent.log.text)")
+    } else {
+      #expect(await Harness.wait(5) { s.board.level("cam1_relay") == 1 }, "\(s.agent.log.text)")
+      #expect(!s.agent.log.text.contains(failure))
+    }
+  }
 }

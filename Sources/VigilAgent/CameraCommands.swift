@@ -1,0 +1,176 @@
+import VigilCore
+import VigilPlatform
+
+/// The camera commands of the console and `R/cmd`: `cameras`, `gpio`, `probe` and `relay`.
+extension CameraWatch {
+  private func unknownCamera(_ id: String) -> CommandResult {
+    .fail("no camera \"\(id)\" (cameras: \(cameras.isEmpty ? "none" : Self.list(cameras.map { $0.config.id })))")
+  }
+
+  func registerCommands() {
+    let commands = agent.commands
+    commands.register("cameras", usage: "cameras", summary: "each camera: state, power, link, relay") {
+      [self] _, _ in .ok(self.camerasText())
+    }
+    commands.register("gpio", usage: "gpio [NAME [0|1]]", summary: "read the board's lines, set an output") {
+      [self] args, origin in self.gpioCommand(args, origin)
+    }
+    commands.register("probe", usage: "probe CAM", summary: "probe a camera now, show the last result") {
+      [self] args, _ in self.probeCommand(args)
+    }
+    commands.register("relay", usage: "relay CAM on|off|cycle", summary: "switch or power-cycle a camera") {
+      [self] args, origin in self.relayCommand(args, origin)
+    }
+  }
+
+  private static func pad(_ s: String, _ n: Int) -> String {
+    var out = s
+    while out.utf8.count < n { out += " " }
+    return out
+  }
+
+  func camerasText() -> String {
+    if cameras.isEmpty { return "no cameras configured\n" }
+    let t = now
+    var out = ""
+    for cam in cameras {
+      let h = cam.health
+      out += Self.pad(cam.config.id, 10) + Self.pad(h.state.rawValue, 9)
+      out += " power " + Self.pad(h.powerWord, 7) + " link " + Self.pad(h.linkWord, 7)
+      out += " relay " + (cam.config.relayLine == nil ? "-  " : cam.relayOn ? "on " : "off")
+      out += "  \((t - h.sinceMs) / 1000) s  cycles \(cam.policy.cycles)\n"
+      var more = "  \(cam.config.host):\(cam.config.probePort)"
+      if let r = cam.lastProbe, let at = cam.lastProbeAtMs {
+        more += " \(r.ok ? "answered" : "no answer: \(r.detail)"), \((t - at) / 1000) s ago"
+      } else {
+        more += " not probed yet"
+      }
+      out += more + "\n"
+      switch cam.policy.phase {
+      case .relayOff(let until, _):
+        out += "  power cycle: relay off, on again in \(max(0, until - t) / 1000) s\n"
+      case .booting(let until, _):
+        out += "  power cycle: booting, \(max(0, until - t) / 1000) s left to answer\n"
+      case .gaveUp:
+        out += "  power cycling gave up after \(cam.policy.unhelpful) cycles that did not help\n"
+      case .watching:
+        if cam.policy.failures > 0 {
+          out += "  \(cam.policy.failures) of \(config.powerCycle.afterFailures) failed probes "
+            + "before a power cycle\n"
+        }
+      }
+    }
+    return out
+  }
+
+  private func gpioCommand(_ args: [String], _ origin: CommandOrigin) -> CommandResult {
+    guard let b = cabinet.board, let d = cabinet.driver else {
+      return .fail(cabinet.boardError ?? "no board file: this box has no GPIO lines")
+    }
+    func level(_ name: String) -> String {
+      do { return try d.read(name) ? "1" : "0" } catch { return "? (\(error.message))" }
+    }
+    if args.isEmpty {
+      var out = ""
+      for l in b.lines {
+        var row = Self.pad(l.name, 14) + Self.pad(l.direction == .input ? "input" : "output", 7)
+        row += " " + level(l.name)
+        if b.driver == .gpiod { row += "  \(l.chip):\(l.offset)" }
+        if l.activeLow { row += "  active_low" }
+        if l.debounceMs > 0 { row += "  debounce \(l.debounceMs) ms" }
+        out += row + "\n"
+      }
+      return .ok(out)
+    }
+    let name = args[0]
+    guard let line = b.line(named: name) else {
+      return .fail("no line \"\(name)\" on board \(b.name) (try \"gpio\")")
+    }
+    if args.count == 1 { return .ok("\(name) \(level(name))\n") }
+    guard args.count == 2, args[1] == "0" || args[1] == "1" else {
+      return .fail("usage: gpio [NAME [0|1]]")
+    }
+    guard line.direction == .output else {
+      return .fail("\(name) is an input: only outputs can be set")
+    }
+    let on = args[1] == "1"
+    // A camera's relay goes through the camera, so its state and policy know.
+    if let cam = cameras.first(where: { $0.config.relayLine == name }) {
+      return switchRelay(cam, on, origin)
+    }
+    do { try d.write(name, on) } catch { return .fail(error.message) }
+    events.emit("gpio_set", [
+      .f("line", name),
+      .f("value", on ? 1 : 0),
+      .f("origin", origin.label),
+    ])
+    return .ok("\(name) set to \(on ? 1 : 0)\n")
+  }
+
+  private func probeCommand(_ args: [String]) -> CommandResult {
+    guard args.count == 1 else { return .fail("usage: probe CAM") }
+    guard let cam = camera(args[0]) else { return unknownCamera(args[0]) }
+    let t = now
+    var out = "\(cam.config.id) \(cam.config.host):\(cam.config.probePort): "
+    if let r = cam.lastProbe, let at = cam.lastProbeAtMs {
+      out += "last probe \((t - at) / 1000) s ago: \(r.ok ? r.detail : "no answer: \(r.detail)")"
+    } else {
+      out += "not probed yet"
+    }
+    out += "; state \(cam.health.state.rawValue)\n"
+    cam.probeAsked = true
+    if cam.probe != nil {
+      out += "a probe is under way; see \"cameras\" in a moment\n"
+    } else {
+      startProbe(cam)
+      out += "probing again now; see \"cameras\" in a moment\n"
+    }
+    return .ok(out)
+  }
+
+  private func relayCommand(_ args: [String], _ origin: CommandOrigin) -> CommandResult {
+    guard args.count == 2, ["on", "off", "cycle"].contains(args[1]) else {
+      return .fail("usage: relay CAM on|off|cycle")
+    }
+    guard let cam = camera(args[0]) else { return unknownCamera(args[0]) }
+    guard cam.config.relayLine != nil else {
+      return .fail("\(cam.config.id) has no relay line: it is only watched")
+    }
+    guard cabinet.driver != nil else { return .fail(cabinet.boardError ?? "the board is not open") }
+    if args[1] != "cycle" { return switchRelay(cam, args[1] == "on", origin) }
+    let t = now
+    guard let actions = cam.policy.cycleByHand(nowMs: t) else {
+      return .fail("\(cam.config.id): a power cycle is already under way")
+    }
+    cam.cycleOrigin = origin.label
+    cam.cycleReason = "by hand"
+    emitRelayCommand(cam, "cycle", origin)
+    perform(cam, actions, nowMs: t)
+    service()
+    let p = config.powerCycle
+    return .ok("\(cam.config.id): relay off for \(p.offS) s, then on; the camera has \(p.bootS) s "
+      + "to answer (event camera_power_cycled)\n")
+  }
+
+  private func switchRelay(_ cam: Camera, _ on: Bool, _ origin: CommandOrigin) -> CommandResult {
+    let t = now
+    cam.policy.relaySetByHand()
+    cam.cycleOrigin = "policy"
+    setRelay(cam, on, nowMs: t)
+    emitRelayCommand(cam, on ? "on" : "off", origin)
+    service()
+    return .ok(on ? "\(cam.config.id): relay on\n"
+               : "\(cam.config.id): relay off; the camera stays unpowered until \"relay "
+                 + "\(cam.config.id) on\"\n")
+  }
+
+  private func emitRelayCommand(_ cam: Camera, _ action: String, _ origin: CommandOrigin) {
+    let c = cam.config
+    events.emit("relay_command", [
+      .f("camera", c.id),
+      .f("relay", c.relayLine ?? ""),
+      .f("action", action),
+      .f("origin", origin.label),
+    ])
+  }
+}
