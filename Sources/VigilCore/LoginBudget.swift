@@ -89,7 +89,9 @@ public struct LoginBudget {
   }
 
   /// The gap after the n-th refusal in a row: 10 min × 2^(n-1), at most an hour.
-  private var gapMs: Int64 { min(Self.maxGapMs, Self.firstGapMs << Int64(min(max(refusals, 1) - 1, 8))) }
+  private var gapMs: Int64 {
+    min(Self.maxGapMs, Self.firstGapMs << Int64(min(max(refusals, 1) - 1, 8)))
+  }
 
   private var oldest: Int? { slots.indices.min { slots[$0].ms < slots[$1].ms } }
 

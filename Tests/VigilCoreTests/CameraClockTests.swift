@@ -75,7 +75,8 @@ import Testing
       days -= HTTPDate.daysInMonth(m, year: y)
       m += 1
     }
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                  "Dec"]
     func two(_ x: Int64) -> String { x < 10 ? "0\(x)" : "\(x)" }
     return "Mon, \(two(days + 1)) \(months[Int(m - 1)]) \(y) \(two(rest / 3600)):"
       + "\(two(rest / 60 % 60)):\(two(rest % 60)) GMT"

@@ -57,7 +57,8 @@ import Testing
 }
 
 @Suite struct RTPRunTests {
-  /// `frames` frames of `perFrame` packets from `seq` and `ts`, 3000 ticks apart (30 fps at 90 kHz).
+  /// `frames` frames of `perFrame` packets from `seq` and `ts`, `step` ticks apart (3000: 30 fps
+  /// at 90 kHz).
   func feed(_ r: inout RTPRun, seq: UInt16, ts: UInt32, frames: Int, perFrame: Int = 4,
             step: UInt32 = 3000) {
     var s = seq
@@ -106,7 +107,9 @@ import Testing
     for _ in 0..<50 { again.packet(sequence: 9, timestamp: 900) }
     #expect(again.fault == .frozen)
     var back = RTPRun()
-    for k in 0..<50 { back.packet(sequence: UInt16(1000 - k), timestamp: UInt32(200_000 - k * 3000)) }
+    for k in 0..<50 {
+      back.packet(sequence: UInt16(1000 - k), timestamp: UInt32(200_000 - k * 3000))
+    }
     #expect(back.fault == .frozen)
   }
 
