@@ -34,7 +34,7 @@ final class FakeCamera {
       if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
       if found == nil {
         if Date() > deadline || !p.isRunning {
-          throw HarnessError("fake camera did not start: \(log.text)")
+          throw HarnessError("fake camera did not start: \(p.isRunning ? log.text : log.textAtEnd())")
         }
         usleep(20_000)
       }
@@ -148,7 +148,7 @@ final class Link {
       if found == nil {
         if !p.isRunning || Date() > deadline {
           throw HarnessError("link did not start (\(p.isRunning ? "no port within 10 s" : "exited")): "
-            + log.text)
+            + (p.isRunning ? log.text : log.textAtEnd()))
         }
         usleep(20_000)
       }
