@@ -47,8 +47,9 @@ extension CameraWatch {
       wantSnapshot?(cam.config.id)
     }
     // A fault that a power cycle cannot cure (`auth`, `bad_image`) counts no failure.
-    perform(cam, cam.policy.probed(answered: result.ok, state: cam.health.state, fault: cam.fault,
-                                   nowMs: t), nowMs: t)
+    let actions = cam.policy.probed(answered: result.ok, state: cam.health.state,
+                                    fault: cam.fault, nowMs: t)
+    perform(cam, actions, nowMs: t)
     service()
   }
 }

@@ -106,7 +106,8 @@ class Camera(http.server.BaseHTTPRequestHandler):
                 self.server.failures[client] = 0
             if a.save:
                 with open(os.path.join(a.save, "failed-logins.log"), "a") as f:
-                    f.write(f"{time.time():.3f} {client}{' locked' if n >= a.lockout_after else ''}\n")
+                    locked = " locked" if n >= a.lockout_after else ""
+                    f.write(f"{time.time():.3f} {client}{locked}\n")
 
     def verify(self, header: str) -> bool:
         a = self.server.args

@@ -55,7 +55,9 @@ struct CameraFaultSiteTests {
     try agent.start()
     defer { agent.kill9() }
 
-    let auth = await centre.waitForCamera(root, "cam1", within: 20) { $0["fault"] as? String == "auth" }
+    let auth = await centre.waitForCamera(root, "cam1", within: 20) {
+      $0["fault"] as? String == "auth"
+    }
     #expect(auth?["state"] as? String == "no_video", "\(agent.log.text)")
     // Long enough for the policy (2 failed probe rounds, 1 s apart) to have cycled it.
     try await Task.sleep(nanoseconds: 6_000_000_000)
@@ -105,7 +107,8 @@ struct CameraFaultSiteTests {
     let open = try FakeCamera(auth: .none)
     let skewed = try FakeCamera(auth: .none, dateOffsetS: 600)
     let dir = Harness.tempDir("faults")
-    let board = try SimBoardDir(in: dir, lines: ["xml_relay": (false, 0), "frozen_relay": (false, 0)])
+    let board = try SimBoardDir(in: dir, lines: ["xml_relay": (false, 0),
+                                                 "frozen_relay": (false, 0)])
     let xmlRelay = LineRecorder(board, "xml_relay")
     let site = "t-faults-\(UUID().uuidString.prefix(4).lowercased())"
     let root = "vigil/\(site)"
@@ -146,7 +149,9 @@ struct CameraFaultSiteTests {
       $0["camera"] as? String == "frozen"
     }
     #expect(cycled?.0["reason"] as? String == "no_video", "\(agent.log.text)")
-    #expect(!centre.events(root, "camera_power_cycled").contains { $0["camera"] as? String == "xml" })
+    #expect(!centre.events(root, "camera_power_cycled").contains {
+      $0["camera"] as? String == "xml"
+    })
     #expect(xmlRelay.history == [1], "\(xmlRelay.history)")
     // The first two of the same bytes went out; none after it was called frozen.
     #expect(centre.snapshots(root).filter { $0.camera == "frozen" }.count == 2)
