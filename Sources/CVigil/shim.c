@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  // strptime, timegm
 #include "CVigil.h"
 
 int vigil_errno(void) { return errno; }
@@ -56,6 +57,25 @@ int vigil_clock_synced(void) {
   int state = adjtimex(&tx);
   if (state < 0) return 0;
   return (state != TIME_ERROR && !(tx.status & STA_UNSYNC)) ? 1 : 0;
+}
+
+long long vigil_http_date(const char *value) {
+  // The forms in the order RFC 9110 ranks them; %a and %b are English in the C locale, which
+  // the agent never leaves. The zone must be GMT (or left out, as asctime does).
+  static const char *const forms[] = {"%a, %d %b %Y %H:%M:%S", "%A, %d-%b-%y %H:%M:%S",
+                                      "%a %b %e %H:%M:%S %Y"};
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(value, forms[i], &tm);
+    if (!end) continue;
+    while (*end == ' ') end++;
+    if (*end && strcmp(end, "GMT") != 0 && strcmp(end, "UTC") != 0) continue;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) continue;
+    return (long long)t;
+  }
+  return -1;
 }
 
 static speed_t speed_of(unsigned int baud) {

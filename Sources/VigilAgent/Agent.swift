@@ -47,14 +47,17 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     spool = Spool(agent: self)
     add(spool)
     snapshots = Snapshots(agent: self)
-    add(snapshots)
     add(RemoteConfig(agent: self))
     add(RemoteCommands(agent: self))
     let cameras = CameraWatch(agent: self)
+    // Before the snapshots: a reload's new credentials reach the login budget before the
+    // snapshot turn that tries them.
     add(cameras)
+    add(snapshots)
     // A camera's video state comes from its snapshots; a camera back from a power cut or a
     // power cycle gets a snapshot at once.
-    snapshots.onSnapshotResult = { [cameras] id, ok in cameras.snapshotResult(cameraId: id, ok: ok) }
+    snapshots.onSnapshotResult = { [cameras] r in cameras.snapshotResult(r) }
+    snapshots.mayLogIn = { [cameras] id in cameras.mayLogIn(id) }
     cameras.wantSnapshot = { [snapshots] id in snapshots.requestSnapshot(cameraId: id) }
     registerSelftest()
     add(SerialConsole(agent: self))

@@ -29,6 +29,15 @@ extension CameraWatch {
     return out
   }
 
+  /// The camera's fault and clock skew, when known, for `cameras` and `probe`. (The last
+  /// stream check's result goes here too once RTSP checks come.)
+  private static func evidence(_ cam: Camera) -> String {
+    var s = ""
+    if let f = cam.fault { s += "  fault " + f.rawValue }
+    if let k = cam.clock.skewS { s += "  clock skew " + String(k) + " s" }
+    return s
+  }
+
   func camerasText() -> String {
     if cameras.isEmpty { return "no cameras configured\n" }
     let t = now
@@ -38,7 +47,7 @@ extension CameraWatch {
       out += Self.pad(cam.config.id, 10) + Self.pad(h.state.rawValue, 9)
       out += " power " + Self.pad(h.powerWord, 7) + " link " + Self.pad(h.linkWord, 7)
       out += " relay " + (cam.config.relayLine == nil ? "-  " : cam.relayOn ? "on " : "off")
-      out += "  \((t - h.sinceMs) / 1000) s  cycles \(cam.policy.cycles)\n"
+      out += "  \((t - h.sinceMs) / 1000) s  cycles \(cam.policy.cycles)\(Self.evidence(cam))\n"
       var more = "  \(cam.config.host):\(cam.config.probePort)"
       if let r = cam.lastProbe, let at = cam.lastProbeAtMs {
         more += " \(r.ok ? "answered" : "no answer: \(r.detail)"), \((t - at) / 1000) s ago"
@@ -117,7 +126,7 @@ extension CameraWatch {
     } else {
       out += "not probed yet"
     }
-    out += "; state \(cam.health.state.rawValue)\n"
+    out += "; state \(cam.health.state.rawValue)\(Self.evidence(cam))\n"
     cam.probeAsked = true
     if cam.probe != nil {
       out += "a probe is under way; see \"cameras\" in a moment\n"

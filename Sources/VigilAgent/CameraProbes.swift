@@ -46,8 +46,10 @@ extension CameraWatch {
       cam.snapshotDue = false
       wantSnapshot?(cam.config.id)
     }
-    perform(cam, cam.policy.probed(answered: result.ok, state: cam.health.state, nowMs: t),
-            nowMs: t)
+    // A fault that a power cycle cannot cure (`auth`, `bad_image`) counts no failure.
+    let actions = cam.policy.probed(answered: result.ok, state: cam.health.state,
+                                    fault: cam.fault, nowMs: t)
+    perform(cam, actions, nowMs: t)
     service()
   }
 }

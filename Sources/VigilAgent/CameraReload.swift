@@ -15,6 +15,12 @@ extension CameraWatch {
       if let cam = camera(c.id), cam.config.host == c.host, cam.config.probePort == c.probePort,
         cam.config.powerLine == c.powerLine, cam.config.relayLine == c.relayLine
       {
+        // The login budget stays (the camera's lockout does not forget), but new credentials
+        // are tried at once.
+        if cam.config.username != c.username || cam.config.password != c.password {
+          cam.logins.credentialsChanged()
+        }
+        if cam.config.snapshotURL != c.snapshotURL { cam.snapshotFault = nil }
         cam.config = c
         cam.policy.settings = PowerCyclePolicy.Settings(config.powerCycle)
         cam.health.tuning = tuning()

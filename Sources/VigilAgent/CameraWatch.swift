@@ -23,6 +23,20 @@ final class CameraWatch: AgentPart {
     var snapshotDue = false
     /// A technician asked for this probe (`probe CAM`): its result goes to the log.
     var probeAsked = false
+    /// What the last snapshot showed (nil: a picture, or none taken yet).
+    var snapshotFault: CameraFault?
+    /// What the last stream check showed: the place of the RTSP check to come (always nil now).
+    var streamFault: CameraFault?
+    /// Failed logins risked, across snapshots and (to come) RTSP: the camera's own lockout is
+    /// about five in 30 minutes.
+    var logins = LoginBudget()
+    /// The camera's clock against the gateway's, from the `Date:` of its answers.
+    var clock = CameraClock()
+
+    /// The heartbeat's `fault`: nil while healthy.
+    var fault: CameraFault? {
+      CameraFault.classify(state: health.state, snapshot: snapshotFault, stream: streamFault)
+    }
 
     init(_ config: Config.Camera, health: CameraHealth, policy: PowerCyclePolicy) {
       self.config = config
@@ -128,6 +142,8 @@ final class CameraWatch: AgentPart {
       hb.cameras[i].relay = cam.relayOn ? "on" : "off"
       hb.cameras[i].sinceS = Int((t - cam.health.sinceMs) / 1000)
       hb.cameras[i].cycles = cam.policy.cycles
+      hb.cameras[i].fault = cam.fault?.rawValue
+      hb.cameras[i].clockSkewS = cam.clock.skewS
     }
     hb.door = cabinet.door?.word ?? "unknown"
     hb.mains = cabinet.mains?.word ?? "unknown"
@@ -234,13 +250,46 @@ final class CameraWatch: AgentPart {
 
   // MARK: snapshots
 
-  /// The snapshot engine reports each snapshot: a camera that answers its probe but gives no
-  /// image becomes `no_video` (after `videoDownAfter` failures in a row).
-  func snapshotResult(cameraId: String, ok: Bool) {
-    guard let cam = camera(cameraId) else { return }
-    handle(cam, cam.health.snapshot(ok: ok, nowMs: now))
+  /// The snapshot engine reports each turn: a camera that answers its probe but gives no image
+  /// becomes `no_video` (after `videoDownAfter` failures in a row), and the turn's fault, login
+  /// and `Date:` go to the camera's fault, login budget and clock.
+  func snapshotResult(_ r: Snapshots.Report) {
+    guard let cam = camera(r.cameraId) else { return }
+    let t = now
+    switch r.login {
+    case .none: break
+    case .accepted: cam.logins.succeeded()
+    case .abandoned: cam.logins.abandoned()
+    case .refused:
+      if cam.logins.refused(nowMs: t) {
+        let retryS = Int(clamping: ((cam.logins.nextTryMs ?? t) - t) / 1000)
+        Log.warning("camera " + r.cameraId + ": login refused; next login in " + String(retryS)
+          + " s, or at once when its credentials change")
+        events.emit("camera_auth_failed", [
+          .f("camera", r.cameraId),
+          .f("username", cam.config.username ?? ""),
+          .f("source", "snapshot"),
+          .f("retry_s", retryS),
+        ])
+      }
+    }
+    cam.snapshotFault = r.fault
+    if let d = r.dateS {
+      switch cam.clock.measured(cameraS: d, sentMs: r.sentMs, receivedMs: r.receivedMs,
+                                synced: Clock.isSynced()) {
+      case .skewed(let s)?:
+        events.emit("camera_clock_skew", [.f("camera", r.cameraId), .f("skew_s", Int(clamping: s))])
+      case .corrected?:
+        Log.notice("camera " + r.cameraId + ": clock back within 30 s of the gateway's")
+      case nil: break
+      }
+    }
+    handle(cam, cam.health.snapshot(ok: r.fault == nil, nowMs: t))
     service()
   }
+
+  /// Whether a login may be sent to the camera now (its budget).
+  func mayLogIn(_ id: String) -> Bool { camera(id)?.logins.mayTry(nowMs: now) ?? true }
 
   // MARK: small helpers
 

@@ -6,10 +6,38 @@ import VigilPlatform
 /// multi interface in the loop, basic or digest authentication, time and size limits, the body
 /// checked to be a JPEG, then stored in the spool for `R/snapshot/<camera_id>/<capture_ms>`.
 /// One transfer per camera at a time: a camera still busy when its next turn comes is skipped.
+/// A camera with credentials is sent a login only when its login budget allows (`mayLogIn`).
 final class Snapshots: AgentPart {
-  /// Each result, for the camera-health state (a camera that answers its probe but gives no
-  /// image is `no_video`): camera id, and whether a JPEG was taken.
-  var onSnapshotResult: ((String, Bool) -> Void)?
+  /// What one snapshot turn showed, for the camera's state, fault, login budget and clock.
+  struct Report {
+    var cameraId: String
+    /// nil: a new JPEG was taken; otherwise why not (a failed snapshot: `no_video`).
+    var fault: CameraFault?
+    var login: Login
+    /// The answer's `Date:` (Unix seconds), its request's and its headers' wall-clock ms.
+    var dateS: Int64?
+    var sentMs: Int64 = 0
+    var receivedMs: Int64 = 0
+  }
+
+  /// What a turn did with the camera's credentials.
+  enum Login {
+    /// None sent: the camera has no username, or its budget held the login back.
+    case none
+    /// The camera refused them (its final answer 401 or 403).
+    case refused
+    /// It answered something else: the login was not refused.
+    case accepted
+    /// No answer (a timeout, a refused connection): no verdict on the login.
+    case abandoned
+  }
+
+  /// Each turn's result, for the camera-health state (a camera that answers its probe but
+  /// gives no image is `no_video`).
+  var onSnapshotResult: ((Report) -> Void)?
+  /// Whether the camera may be sent a login now (its `LoginBudget`, shared with any other
+  /// login to it); a granted try is settled by the `login` of the report that follows.
+  var mayLogIn: ((String) -> Bool)?
 
   private struct CameraState {
     var id: String
@@ -18,6 +46,8 @@ final class Snapshots: AgentPart {
     /// Monotonic ms of the last JPEG taken.
     var lastGoodMs: Int64?
     var lastError: String?
+    /// The last good picture's fingerprint: the same bytes turn after turn are `frozen`.
+    var frozen = FrozenPicture()
     var taken = 0
     var failed = 0
     var skipped = 0
@@ -50,10 +80,22 @@ final class Snapshots: AgentPart {
     http?.stop()
     http = nil
     onSnapshotResult = nil
+    mayLogIn = nil
   }
 
   func configChanged(from old: LoadedConfig) {
-    if old.config.cameras != agent.config.cameras { schedule() }
+    guard old.config.cameras != agent.config.cameras else { return }
+    // A transfer still running with old credentials would settle the new ones' login budget:
+    // it is dropped (its login counted as failed until it leaves the window), and the new
+    // credentials are tried at once.
+    for cam in agent.config.cameras {
+      guard let i = index(cam.id), let was = old.config.cameras.first(where: { $0.id == cam.id }),
+        was.username != cam.username || was.password != cam.password
+      else { continue }
+      http?.cancel(cameras[i].transfer)
+      cameras[i].transfer = nil
+    }
+    schedule()
   }
 
   /// (Re)starts one timer per camera with a URL; the first snapshot is taken at once.
@@ -86,6 +128,11 @@ final class Snapshots: AgentPart {
       Log.debug("snapshot \(id): previous transfer still running, turn skipped")
       return
     }
+    if cam.username != nil, mayLogIn?(id) == false {
+      report(i, Report(cameraId: id, fault: .auth, login: .none),
+             "login held back: the camera refused it, and few failed logins are risked")
+      return
+    }
     let request = HTTPClient.Request(
       url: url, username: cam.username, password: cam.password,
       connectTimeoutMs: Snapshot.connectTimeoutMs, totalTimeoutMs: Snapshot.totalTimeoutMs,
@@ -98,33 +145,53 @@ final class Snapshots: AgentPart {
   private func finished(_ id: String, _ outcome: HTTPClient.Outcome) {
     guard let i = index(id) else { return }
     cameras[i].transfer = nil
-    var problem: String?
+    var r = Report(cameraId: id, fault: nil, login: .none)
+    let credentials = agent.config.cameras.first { $0.id == id }?.username != nil
+    var problem = ""
     switch outcome {
-    case .failed(let why):
+    case .failed(let failure, let why):
       problem = why
-    case .response(let status, let body):
-      if status != 200 {
-        problem = "HTTP \(status)"
-      } else if !Snapshot.isWholeJPEG(body) {
-        problem = "not a JPEG (\(body.count) bytes)"
-      } else {
+      r.fault = failure == .tooLarge
+        ? .badImage : CameraFault.ofNoAnswer(timedOut: failure == .timedOut)
+      if credentials { r.login = .abandoned }
+    case .response(let answer):
+      r.dateS = answer.dateS
+      r.sentMs = answer.sentMs
+      r.receivedMs = answer.headersMs
+      r.fault = CameraFault.ofSnapshot(status: answer.status, body: answer.body)
+      if credentials { r.login = r.fault == .auth ? .refused : .accepted }
+      if r.fault == nil, cameras[i].frozen.saw(answer.body) {
+        // Not sent again: the centre has these bytes already.
+        r.fault = .frozen
+        problem = "the same picture 3 times in a row"
+      } else if r.fault == nil {
         let captureMs = Clock.wallMs()
         agent.send(
           topic: Snapshot.topic(root: agent.topicRoot, cameraId: id, captureMs: captureMs),
-          payload: body, captureMs: captureMs, kind: .snapshot)
+          payload: answer.body, captureMs: captureMs, kind: .snapshot)
         cameras[i].lastGoodMs = Clock.monotonicMs()
         cameras[i].taken += 1
         if cameras[i].lastError != nil { Log.notice("snapshot \(id): working again") }
         cameras[i].lastError = nil
+      } else if answer.status != 200 {
+        problem = "HTTP " + String(answer.status)
+      } else {
+        problem = "not a JPEG (" + String(answer.body.count) + " bytes)"
+        if let why = Snapshot.statusString(answer.body) { problem += ": \"" + why + "\"" }
       }
     }
-    if let p = problem {
+    report(i, r, problem)
+  }
+
+  /// Counts a turn, logs a failure when it changes (not every turn), and hands the report on.
+  private func report(_ i: Int, _ r: Report, _ problem: String) {
+    if let f = r.fault {
+      let p = problem + " (" + f.rawValue + ")"
       cameras[i].failed += 1
-      // Logged when it changes, not every turn.
-      if cameras[i].lastError != p { Log.warning("snapshot \(id): \(p)") }
+      if cameras[i].lastError != p { Log.warning("snapshot " + r.cameraId + ": " + p) }
       cameras[i].lastError = p
     }
-    onSnapshotResult?(id, problem == nil)
+    onSnapshotResult?(r)
   }
 
   // MARK: AgentPart

@@ -82,7 +82,7 @@ public struct LoginBudget {
     let excess = slots.count - places
     if excess >= 0 {
       // The window frees a place when the (excess+1)-th oldest entry leaves it.
-      let freed = slots.map { $0.ms }.sorted()[excess].clampedAdd(Self.windowMs + 1)
+      let freed = Self.smallest(excess, of: slots.map { $0.ms }).clampedAdd(Self.windowMs + 1)
       t = max(t ?? freed, freed)
     }
     return t
@@ -91,6 +91,18 @@ public struct LoginBudget {
   /// The gap after the n-th refusal in a row: 10 min × 2^(n-1), at most an hour.
   private var gapMs: Int64 {
     min(Self.maxGapMs, Self.firstGapMs << Int64(min(max(refusals, 1) - 1, 8)))
+  }
+
+  /// The (k+1)-th smallest of `ms` (k < ms.count): a selection over at most `maxFailures`
+  /// entries rather than a sort, which costs the Embedded binary a merge sort of its own.
+  private static func smallest(_ k: Int, of ms: [Int64]) -> Int64 {
+    var rest = ms
+    var m = Int64.min
+    for _ in 0...k {
+      guard let i = rest.indices.min(by: { rest[$0] < rest[$1] }) else { break }
+      m = rest.remove(at: i)
+    }
+    return m
   }
 
   private var oldest: Int? { slots.indices.min { slots[$0].ms < slots[$1].ms } }

@@ -40,10 +40,14 @@ public struct Heartbeat {
     public var cycles: Int
     /// Seconds since the last good snapshot; nil before the first.
     public var snapshotAgeS: Int?
+    /// Why it gives no video (`CameraFault`'s wire name); nil while healthy.
+    public var fault: String?
+    /// Its clock minus the gateway's, in seconds; nil when unknown or the gateway is unsynced.
+    public var clockSkewS: Int64?
 
     public init(id: String, state: String = "unknown", power: String = "unknown",
                 link: String = "unknown", relay: String = "on", sinceS: Int = 0, cycles: Int = 0,
-                snapshotAgeS: Int? = nil) {
+                snapshotAgeS: Int? = nil, fault: String? = nil, clockSkewS: Int64? = nil) {
       self.id = id
       self.state = state
       self.power = power
@@ -52,6 +56,8 @@ public struct Heartbeat {
       self.sinceS = sinceS
       self.cycles = cycles
       self.snapshotAgeS = snapshotAgeS
+      self.fault = fault
+      self.clockSkewS = clockSkewS
     }
   }
 
@@ -112,6 +118,9 @@ public struct Heartbeat {
       w.field("cycles", c.cycles)
       w.key("snapshot_age_s")
       if let a = c.snapshotAgeS { w.int(a) } else { w.null() }
+      w.field("fault", optional: c.fault)
+      w.key("clock_skew_s")
+      if let k = c.clockSkewS { w.int64(k) } else { w.null() }
       w.endObject()
     }
     w.endArray()

@@ -32,6 +32,19 @@ public enum Snapshot {
     }
     return body[end - 2] == 0xFF && body[end - 1] == 0xD9
   }
+
+  /// The `<statusString>` of a Hikvision XML error (`<ResponseStatus>`, sent with status 200),
+  /// for the log: printable ASCII, at most 64 bytes; nil when the body has none.
+  public static func statusString(_ body: [UInt8]) -> String? {
+    let open = Array("<statusString>".utf8)
+    let head = body.prefix(4096)
+    guard let at = head.indices.first(where: { head[$0...].starts(with: open) }) else { return nil }
+    let text = head[(at + open.count)...].prefix { $0 != 0x3C }
+    guard !text.isEmpty, text.count <= 64, text.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+      return nil
+    }
+    return String(decoding: text, as: UTF8.self)
+  }
 }
 
 extension Messages {

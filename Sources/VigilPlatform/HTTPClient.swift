@@ -25,13 +25,41 @@ public final class HTTPClient {
     }
   }
 
-  public enum Outcome {
-    /// The server answered: its status code and body (of the final response, after any
-    /// authentication round).
-    case response(status: Int, body: [UInt8])
-    /// No answer: why (timeout, refused, too large, …).
-    case failed(String)
+  /// The final response, after any authentication round.
+  public struct Response {
+    public var status: Int
+    public var body: [UInt8]
+    /// Its `Date:` header in Unix seconds, for the camera's clock; nil without one, or when it
+    /// is no date (`vigil_http_date`).
+    public var dateS: Int64?
+    /// Wall-clock Unix ms when this response's request left: when the transfer started, or,
+    /// after a 401 challenge, when that challenge's headers arrived (its body is read first,
+    /// on the same connection, in the same few milliseconds).
+    public var sentMs: Int64
+    /// Wall-clock Unix ms when its headers had all arrived (not the end of a long body).
+    public var headersMs: Int64
   }
+
+  /// Why a transfer got no answer.
+  public enum Failure: Equatable {
+    /// The connect or the whole-transfer time ran out (CURLE_OPERATION_TIMEDOUT): the camera
+    /// took the request, or the SYN, and did not answer in time.
+    case timedOut
+    /// The body passed `maxBytes`.
+    case tooLarge
+    /// Refused, reset, or anything else curl reports.
+    case other
+  }
+
+  public enum Outcome {
+    /// The server answered.
+    case response(Response)
+    /// No answer: what kind of failure, and curl's words for it.
+    case failed(Failure, String)
+  }
+
+  /// A `Date:` value is 29 bytes (`Sun, 06 Nov 1994 08:49:37 GMT`); longer ones are not kept.
+  public static let maxDateBytes = 64
 
   /// One transfer in progress; keep it to cancel it.
   public final class Transfer {
@@ -39,6 +67,10 @@ public final class HTTPClient {
     fileprivate var body: [UInt8] = []
     fileprivate let maxBytes: Int
     fileprivate var tooLarge = false
+    /// The current response's `Date:` value, its request's and its headers' wall-clock ms.
+    fileprivate var date: [UInt8] = []
+    fileprivate var sentMs: Int64
+    fileprivate var headersMs: Int64?
     fileprivate let done: (Outcome) -> Void
 
     fileprivate init(easy: UnsafeMutableRawPointer, maxBytes: Int,
@@ -46,6 +78,39 @@ public final class HTTPClient {
       self.easy = easy
       self.maxBytes = maxBytes
       self.done = done
+      sentMs = Clock.wallMs()
+    }
+
+    /// One header line as curl hands it over (with its CRLF). Byte loops, not collection
+    /// algorithms: each of those is a specialised copy in the Embedded binary.
+    fileprivate func header(_ d: UnsafeMutablePointer<CChar>, _ count: Int) {
+      let line = UnsafeRawBufferPointer(start: d, count: count)
+      if Self.hasPrefix(line, "HTTP/") {
+        // A new response (the answer after a 401): only the last one's body and date count.
+        body.removeAll(keepingCapacity: true)
+        date.removeAll()
+        if let h = headersMs { sentMs = h }
+        headersMs = nil
+      } else if line[0] == 0x0D || line[0] == 0x0A {
+        headersMs = Clock.wallMs()
+      } else if Self.hasPrefix(line, "date:") {
+        var a = 5
+        var b = count
+        while a < b, line[a] == 0x20 || line[a] == 0x09 { a += 1 }
+        while b > a, line[b - 1] <= 0x20 { b -= 1 }
+        date.removeAll()
+        if b - a <= HTTPClient.maxDateBytes {
+          for k in a..<b { date.append(line[k]) }
+        }
+      }
+    }
+
+    /// Whether `line` starts with `p` (ASCII, letters in any case).
+    private static func hasPrefix(_ line: UnsafeRawBufferPointer, _ p: StaticString) -> Bool {
+      let n = p.utf8CodeUnitCount
+      guard line.count >= n else { return false }
+      for k in 0..<n where line[k] | 0x20 != p.utf8Start[k] | 0x20 { return false }
+      return true
     }
   }
 
@@ -87,7 +152,7 @@ public final class HTTPClient {
   @discardableResult
   public func get(_ r: Request, done: @escaping (Outcome) -> Void) -> Transfer? {
     guard let easy = curl_easy_init() else {
-      done(.failed("curl_easy_init failed"))
+      done(.failed(.other, "curl_easy_init failed"))
       return nil
     }
     let t = Transfer(easy: easy, maxBytes: r.maxBytes, done: done)
@@ -137,27 +202,23 @@ public final class HTTPClient {
     if rc == CURLE_OK { rc = vigil_curl_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me) }
     if rc == CURLE_OK {
       // Each new status line starts a new response (the 401 before digest authentication):
-      // only the last response's body is kept.
+      // only the last response's body and `Date:` are kept, and nothing else of the headers.
       rc = vigil_curl_easy_setopt_datafn(easy, CURLOPT_HEADERFUNCTION) { data, size, n, user in
         let count = size * n
-        if let t = HTTPClient.transfer(user), let d = data, count >= 5,
-          d[0] == 0x48, d[1] == 0x54, d[2] == 0x54, d[3] == 0x50, d[4] == 0x2F
-        {
-          t.body.removeAll(keepingCapacity: true)
-        }
+        if let t = HTTPClient.transfer(user), let d = data, count > 0 { t.header(d, count) }
         return count
       }
     }
     if rc == CURLE_OK { rc = vigil_curl_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me) }
     if rc != CURLE_OK {
       curl_easy_cleanup(easy)
-      done(.failed(Self.describe(rc)))
+      done(.failed(.other, Self.describe(rc)))
       return nil
     }
     let mrc = curl_multi_add_handle(multi, easy)
     if mrc != CURLM_OK {
       curl_easy_cleanup(easy)
-      done(.failed("curl_multi_add_handle: \(mrc.rawValue)"))
+      done(.failed(.other, "curl_multi_add_handle: \(mrc.rawValue)"))
       return nil
     }
     transfers.append(t)
@@ -248,11 +309,15 @@ public final class HTTPClient {
       if result == CURLE_OK {
         var code = 0
         _ = vigil_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &code)
-        outcome = .response(status: code, body: t.body)
+        let s = t.date.isEmpty ? -1 : vigil_http_date(String(decoding: t.date, as: UTF8.self))
+        outcome = .response(Response(status: code, body: t.body, dateS: s < 0 ? nil : Int64(s),
+                                     sentMs: t.sentMs,
+                                     headersMs: t.headersMs ?? Clock.wallMs()))
       } else if t.tooLarge || result == CURLE_FILESIZE_EXCEEDED {
-        outcome = .failed("body larger than \(t.maxBytes) bytes")
+        outcome = .failed(.tooLarge, "body larger than \(t.maxBytes) bytes")
       } else {
-        outcome = .failed(Self.describe(result))
+        outcome = .failed(result == CURLE_OPERATION_TIMEDOUT ? .timedOut : .other,
+                          Self.describe(result))
       }
       finished.append((t, outcome))
     }

@@ -41,7 +41,9 @@ import Testing
                        clockSynced: true, configVersion: 4, broker: "127.0.0.1:1883",
                        connects: 2, lastOutageS: 12)
     hb.cameras = [Heartbeat.Camera(id: "cam1", state: "healthy", power: "on", link: "up",
-                                   relay: "on", sinceS: 60, cycles: 1, snapshotAgeS: 5)]
+                                   relay: "on", sinceS: 60, cycles: 1, snapshotAgeS: 5),
+                  Heartbeat.Camera(id: "cam2", state: "no_video", fault: "auth",
+                                   clockSkewS: -600)]
     hb.spoolCount = 2
     hb.spoolBytes = 100
     hb.spoolOldestMs = 1_699_999_999_000
@@ -67,6 +69,13 @@ import Testing
     #expect(cam["since_s"]?.intValue == 60)
     #expect(cam["cycles"]?.intValue == 1)
     #expect(cam["snapshot_age_s"]?.intValue == 5)
+    // `fault` and `clock_skew_s` (issue 13): null while healthy or unknown, else the values.
+    guard case .null? = cam["fault"], case .null? = cam["clock_skew_s"] else {
+      Issue.record("fault and clock_skew_s are null for a healthy camera without a skew")
+      return
+    }
+    #expect(cams.count == 2 && cams[1]["fault"]?.stringValue == "auth")
+    #expect(cams.count == 2 && cams[1]["clock_skew_s"]?.intValue == -600)
     #expect(v["uplink"]?["broker"]?.stringValue == "127.0.0.1:1883")
     #expect(v["uplink"]?["connects"]?.intValue == 2)
     #expect(v["uplink"]?["last_outage_s"]?.intValue == 12)

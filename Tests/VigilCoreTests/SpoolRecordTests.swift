@@ -70,6 +70,17 @@ import Testing
 }
 
 @Suite struct SnapshotCheckTests {
+  /// Hikvision's XML error, sent with status 200: its `statusString` names the cause in the log.
+  @Test func aHikvisionXMLErrorGivesItsStatusString() {
+    let xml = #"<?xml version="1.0" encoding="UTF-8"?><ResponseStatus version="2.0">"#
+      + "<statusCode>4</statusCode><statusString>Invalid Operation</statusString></ResponseStatus>"
+    #expect(Snapshot.statusString(Array(xml.utf8)) == "Invalid Operation")
+    #expect(Snapshot.statusString(Array("<html>error</html>".utf8)) == nil)
+    #expect(Snapshot.statusString(Array("<statusString>\u{1}</statusString>".utf8)) == nil)
+    let long = "<statusString>" + String(repeating: "x", count: 65) + "</statusString>"
+    #expect(Snapshot.statusString(Array(long.utf8)) == nil)
+  }
+
   @Test func wholeJPEGsPass() {
     #expect(Snapshot.isWholeJPEG([0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x02, 0xFF, 0xD9]))
     // Padding after EOI, as some cameras send.

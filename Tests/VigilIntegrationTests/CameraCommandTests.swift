@@ -183,10 +183,10 @@ struct CameraCommandTests {
       (1500, { _, w in
         w.wantSnapshot = { wanted.append($0) }
         states.append(w.camera("cam1")?.health.state.rawValue ?? "")
-        w.snapshotResult(cameraId: "cam1", ok: false)
-        w.snapshotResult(cameraId: "cam1", ok: false)
+        w.snapshotResult(Snapshots.Report(cameraId: "cam1", fault: .timeout, login: .none))
+        w.snapshotResult(Snapshots.Report(cameraId: "cam1", fault: .timeout, login: .none))
         states.append(w.camera("cam1")?.health.state.rawValue ?? "")
-        w.snapshotResult(cameraId: "cam1", ok: true)
+        w.snapshotResult(Snapshots.Report(cameraId: "cam1", fault: nil, login: .none))
       }),
       (2500, { _, w in
         states.append(w.camera("cam1")?.health.state.rawValue ?? "")

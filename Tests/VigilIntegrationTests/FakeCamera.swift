@@ -2,7 +2,10 @@ import Foundation
 
 /// A fake IP camera (Tests/Fixtures/fake-camera.py) on a free loopback port: a real HTTP server
 /// with basic or digest authentication that serves a different JPEG at every request, keeps a
-/// copy of each, and has paths that hang, answer HTML, or send too much.
+/// copy of each, and has paths that hang, answer HTML, send too much, answer Hikvision's XML
+/// error with 200 (`/xml-error`) or the same JPEG forever (`/frozen.jpg`). It counts failed
+/// logins and locks the client out after five, as Hikvision and Dahua firmware do, and its
+/// `Date:` can be set off by `dateOffsetS`.
 final class FakeCamera {
   enum Auth: String { case none, basic, digest }
 
@@ -13,7 +16,9 @@ final class FakeCamera {
   private let process: Process
   let log = LineCollector()
 
-  init(auth: Auth = .none, pad: Int = 2000) throws {
+  init(auth: Auth = .none, pad: Int = 2000, lockoutS: Double = 1800, dateOffsetS: Int = 0)
+    throws
+  {
     dir = Harness.tempDir("camera")
     let portFile = dir.appendingPathComponent("port")
     let p = Process()
@@ -21,7 +26,8 @@ final class FakeCamera {
     p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/fake-camera.py").path,
                    "--port-file", portFile.path, "--port", "\(Harness.freePort())", "--auth", auth.rawValue, "--user", user,
                    "--password", password, "--save", dir.appendingPathComponent("saved").path,
-                   "--pad", "\(pad)"]
+                   "--pad", "\(pad)", "--lockout-s", "\(lockoutS)",
+                   "--date-offset-s", "\(dateOffsetS)"]
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
@@ -67,6 +73,18 @@ final class FakeCamera {
       out.append((n, Date(timeIntervalSince1970: t), body))
     }
     return out
+  }
+
+  /// When each failed login was counted (a request whose credentials did not verify), and
+  /// whether it locked the client out.
+  func failedLogins() -> [(at: Date, locked: Bool)] {
+    let file = dir.appendingPathComponent("saved/failed-logins.log")
+    let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").compactMap { line in
+      let f = line.split(separator: " ")
+      guard let t = f.first.flatMap({ Double($0) }) else { return nil }
+      return (Date(timeIntervalSince1970: t), f.last == "locked")
+    }
   }
 
   func stop() {

@@ -63,6 +63,10 @@ int vigil_sock_stream_nonblock(void);
 int vigil_sock_dgram_cloexec(void);
 /// Whether the kernel says the clock is synchronised (adjtimex STA_UNSYNC clear).
 int vigil_clock_synced(void);
+/// The Unix seconds of an HTTP or RTSP `Date:` value in any of RFC 9110's three forms
+/// (IMF-fixdate, RFC 850, asctime), read by glibc's strptime and timegm; -1 when it is none.
+/// In C: the Swift parser of the same rules (`HTTPDate`) costs the board's binary 3 KB.
+long long vigil_http_date(const char *value);
 
 /// Termios: raw 8N1 at a baud rate given as a number; -1 and errno on failure.
 int vigil_tty_raw(int fd, unsigned int baud);
