@@ -197,10 +197,17 @@ class FakeCameras:
             s.server_close()
 
 
-def agent_config(dirpath, site, port, heartbeat=30, keepalive=30, cameras=(), probe=10):
+def agent_config(dirpath, site, port, heartbeat=30, keepalive=30, cameras=(), probe=10,
+                 rtsp=None):
+    # With `rtsp` (a port of Tests/Fixtures/fake-rtsp.py), each camera's stream is checked
+    # too: an OPTIONS every probe turn, a full check (digest login, RTP read) every 60 s.
+    stream = ""
+    if rtsp:
+        stream = (f', "rtsp_url": "rtsp://127.0.0.1:{rtsp}/stream", "stream_check_s": 60, '
+                  f'"username": "viewer", "password": "secret"')
     cams = ",".join(
         f'{{"id": "cam{i + 1}", "host": "127.0.0.1", "probe_port": {p}, '
-        f'"snapshot_url": "http://127.0.0.1:{p}/snapshot.jpg", "snapshot_s": 300}}'
+        f'"snapshot_url": "http://127.0.0.1:{p}/snapshot.jpg", "snapshot_s": 300{stream}}}'
         for i, p in enumerate(cameras))
     os.makedirs(dirpath, exist_ok=True)
     path = os.path.join(dirpath, "config.json")
@@ -431,13 +438,14 @@ def settle_page_cache():
 
 def row_idle(args, rows, work):
     secs = args.idle_s
-    say(f"idle: 8 cameras (probe 10 s, heartbeat 30 s) for {secs} s; the floor and the shell "
-        "loop alongside")
+    say(f"idle: 8 cameras (probe 10 s, heartbeat 30 s, RTSP OPTIONS every probe and a full "
+        f"stream check every 60 s) for {secs} s; the floor and the shell loop alongside")
     floor_bin = build_floor(work)
     broker = Broker(work)
     cams = FakeCameras(8)
+    rtsp, rtsp_port = fake_rtsp(work)
     cfg = agent_config(os.path.join(work, "idle"), "idle", broker.port, heartbeat=30,
-                       cameras=cams.ports, probe=10)
+                       cameras=cams.ports, probe=10, rtsp=rtsp_port)
     agent = spawn([args.x86_64, "run", "--config", cfg])
     floor = spawn([floor_bin], stdout=subprocess.PIPE)
     floor.stdout.readline()
@@ -458,7 +466,7 @@ def row_idle(args, rows, work):
     shell_cpu = (cpu_seconds(shell.pid, children=True) - s0) / elapsed * 100
     mem = smaps(agent.pid)
     fl = smaps(floor.pid)
-    for p in (agent, floor, shell):
+    for p in (agent, floor, shell, rtsp):
         end(p)
     cams.stop()
     broker.kill()
@@ -581,6 +589,27 @@ def fake_camera(work, name, pad=2000, save=None):
     while not os.path.exists(port_file):
         if time.time() > deadline:
             raise RuntimeError("the fake camera did not start")
+        time.sleep(0.02)
+    with open(port_file) as f:
+        return p, int(f.read())
+
+
+FAKE_RTSP = os.path.join(ROOT, "Tests", "Fixtures", "fake-rtsp.py")
+
+
+def fake_rtsp(work):
+    """Tests/Fixtures/fake-rtsp.py (GStreamer's RTSP server, digest) on a free port:
+    (process, port). Debian's python3, for its GObject bindings."""
+    port_file = os.path.join(work, "rtsp.port")
+    mode_file = os.path.join(work, "rtsp.mode")
+    with open(mode_file, "w") as f:
+        f.write("live")
+    p = spawn(["/usr/bin/python3", FAKE_RTSP, "--port", str(free_port()), "--port-file",
+               port_file, "--mode-file", mode_file, "--user", "viewer", "--password", "secret"])
+    deadline = time.time() + 15
+    while not os.path.exists(port_file):
+        if time.time() > deadline or p.poll() is not None:
+            raise RuntimeError("the fake RTSP camera did not start")
         time.sleep(0.02)
     with open(port_file) as f:
         return p, int(f.read())

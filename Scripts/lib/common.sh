@@ -9,7 +9,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages every Script needs: the C libraries for both architectures (arm64 through
 # multiarch), the cross toolchain and qemu-user for the board binary, and the real broker and
-# clients the tests and the demo use.
+# clients the tests and the demo use; GStreamer's RTSP server for the fake camera's stream.
 VIGIL_PACKAGES=(
   pkg-config mosquitto mosquitto-clients openssl
   libmosquitto-dev libgpiod-dev gpiod libcjson-dev libcurl4-openssl-dev libsodium-dev
@@ -18,6 +18,7 @@ VIGIL_PACKAGES=(
   libmosquitto-dev:arm64 libgpiod-dev:arm64 libcjson-dev:arm64 libcurl4-openssl-dev:arm64
   libsodium-dev:arm64 libc-ares-dev:arm64 libssl-dev:arm64
   picocom python3-pexpect
+  python3-gi gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
 
 # Installs the named packages that are not installed yet; silent when all are.

@@ -120,6 +120,7 @@ CURLcode vigil_curl_easy_setopt_datafn(CURL *h, CURLoption opt, vigil_curl_data_
   return curl_easy_setopt(h, opt, fn);
 }
 long vigil_curlauth_basic_digest(void) { return (long)(CURLAUTH_BASIC | CURLAUTH_DIGEST); }
+long vigil_curlauth_digest(void) { return (long)CURLAUTH_DIGEST; }
 CURLcode vigil_curl_easy_getinfo_long(CURL *h, CURLINFO info, long *out) {
   return curl_easy_getinfo(h, info, out);
 }

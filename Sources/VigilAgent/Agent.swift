@@ -54,11 +54,17 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     // snapshot turn that tries them.
     add(cameras)
     add(snapshots)
+    let streams = StreamChecks(agent: self) { [snapshots] in snapshots.http }
+    add(streams)
     // A camera's video state comes from its snapshots; a camera back from a power cut or a
     // power cycle gets a snapshot at once.
     snapshots.onSnapshotResult = { [cameras] r in cameras.snapshotResult(r) }
     snapshots.mayLogIn = { [cameras] id in cameras.mayLogIn(id) }
     cameras.wantSnapshot = { [snapshots] id in snapshots.requestSnapshot(cameraId: id) }
+    streams.onResult = { [cameras] id, r in cameras.streamResult(id, r) }
+    streams.mayLogIn = { [cameras] id in cameras.mayLogIn(id) }
+    cameras.probeAnswered = { [streams] id, full in streams.probed(id, full: full) }
+    cameras.streamSummary = { [streams] id in streams.summary(id) }
     registerSelftest()
     add(SerialConsole(agent: self))
   }

@@ -29,13 +29,18 @@ extension CameraWatch {
     return out
   }
 
-  /// The camera's fault and clock skew, when known, for `cameras` and `probe`. (The last
-  /// stream check's result goes here too once RTSP checks come.)
+  /// The camera's fault and clock skew, when known, for `cameras` and `probe`.
   private static func evidence(_ cam: Camera) -> String {
     var s = ""
     if let f = cam.fault { s += "  fault " + f.rawValue }
     if let k = cam.clock.skewS { s += "  clock skew " + String(k) + " s" }
     return s
+  }
+
+  /// The camera's last stream checks, on a line of their own; empty without an `rtsp_url`.
+  private func streamLine(_ cam: Camera) -> String {
+    guard let s = streamSummary?(cam.config.id) else { return "" }
+    return "  " + s + "\n"
   }
 
   func camerasText() -> String {
@@ -54,7 +59,7 @@ extension CameraWatch {
       } else {
         more += " not probed yet"
       }
-      out += more + "\n"
+      out += more + "\n" + streamLine(cam)
       switch cam.policy.phase {
       case .relayOff(let until, _):
         out += "  power cycle: relay off, on again in \(max(0, until - t) / 1000) s\n"
@@ -126,7 +131,7 @@ extension CameraWatch {
     } else {
       out += "not probed yet"
     }
-    out += "; state \(cam.health.state.rawValue)\(Self.evidence(cam))\n"
+    out += "; state \(cam.health.state.rawValue)\(Self.evidence(cam))\n" + streamLine(cam)
     cam.probeAsked = true
     if cam.probe != nil {
       out += "a probe is under way; see \"cameras\" in a moment\n"

@@ -42,6 +42,7 @@ extension CameraWatch {
       Log.debug("probe \(cam.config.id): \(result.detail)")
     }
     handle(cam, cam.health.probe(ok: result.ok, nowMs: t))
+    if result.ok { probeAnswered?(cam.config.id, cam.snapshotDue) }
     if result.ok && cam.snapshotDue {
       cam.snapshotDue = false
       wantSnapshot?(cam.config.id)

@@ -21,6 +21,10 @@ extension CameraWatch {
           cam.logins.credentialsChanged()
         }
         if cam.config.snapshotURL != c.snapshotURL { cam.snapshotFault = nil }
+        if cam.config.rtspURL != c.rtspURL {
+          cam.streamFault = nil
+          handle(cam, cam.health.stream(ok: true, nowMs: t))
+        }
         cam.config = c
         cam.policy.settings = PowerCyclePolicy.Settings(config.powerCycle)
         cam.health.tuning = tuning()

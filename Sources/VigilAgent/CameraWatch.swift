@@ -25,10 +25,13 @@ final class CameraWatch: AgentPart {
     var probeAsked = false
     /// What the last snapshot showed (nil: a picture, or none taken yet).
     var snapshotFault: CameraFault?
-    /// What the last stream check showed: the place of the RTSP check to come (always nil now).
+    /// What the last stream check showed (`StreamChecks`); nil: it flows, or none was made.
     var streamFault: CameraFault?
-    /// Failed logins risked, across snapshots and (to come) RTSP: the camera's own lockout is
-    /// about five in 30 minutes.
+    /// The stream fault came from an OPTIONS (the service did not answer), which an answered
+    /// OPTIONS clears; one from a full check only the next full check clears.
+    var streamFaultFromOptions = false
+    /// Failed logins risked, across snapshots and RTSP: the camera's own lockout is about five
+    /// in 30 minutes.
     var logins = LoginBudget()
     /// The camera's clock against the gateway's, from the `Date:` of its answers.
     var clock = CameraClock()
@@ -68,6 +71,11 @@ final class CameraWatch: AgentPart {
   /// probe again after its power came back, and when a power cycle brought it back. The
   /// snapshot engine hooks in here.
   var wantSnapshot: ((String) -> Void)?
+  /// Called with a camera's id each time it answers its probe, and whether a full stream check
+  /// is wanted at once (back from a power cut or a cycle). The stream checks hook in here.
+  var probeAnswered: ((String, Bool) -> Void)?
+  /// The last stream checks of a camera, in words, for `cameras` and `probe CAM`.
+  var streamSummary: ((String) -> String?)?
 
   init(agent: Agent) {
     self.agent = agent
@@ -260,32 +268,60 @@ final class CameraWatch: AgentPart {
     case .none: break
     case .accepted: cam.logins.succeeded()
     case .abandoned: cam.logins.abandoned()
-    case .refused:
-      if cam.logins.refused(nowMs: t) {
-        let retryS = Int(clamping: ((cam.logins.nextTryMs ?? t) - t) / 1000)
-        Log.warning("camera " + r.cameraId + ": login refused; next login in " + String(retryS)
-          + " s, or at once when its credentials change")
-        events.emit("camera_auth_failed", [
-          .f("camera", r.cameraId),
-          .f("username", cam.config.username ?? ""),
-          .f("source", "snapshot"),
-          .f("retry_s", retryS),
-        ])
-      }
+    case .refused: loginRefused(cam, source: "snapshot", nowMs: t)
     }
     cam.snapshotFault = r.fault
-    if let d = r.dateS {
-      switch cam.clock.measured(cameraS: d, sentMs: r.sentMs, receivedMs: r.receivedMs,
-                                synced: Clock.isSynced()) {
-      case .skewed(let s)?:
-        events.emit("camera_clock_skew", [.f("camera", r.cameraId), .f("skew_s", Int(clamping: s))])
-      case .corrected?:
-        Log.notice("camera " + r.cameraId + ": clock back within 30 s of the gateway's")
-      case nil: break
-      }
-    }
+    clockSeen(cam, r.dateS, sentMs: r.sentMs, receivedMs: r.receivedMs)
     handle(cam, cam.health.snapshot(ok: r.fault == nil, nowMs: t))
     service()
+  }
+
+  /// A stream check's result (`StreamChecks`): a full check's verdict goes to the camera's
+  /// video state and fault; an OPTIONS that got no answer takes the stream down, and one that
+  /// did clears only what an OPTIONS found.
+  func streamResult(_ id: String, _ r: RTSPCheck.Result) {
+    guard let cam = camera(id) else { return }
+    let t = now
+    if let refused = r.loginRefused {
+      if refused { loginRefused(cam, source: "rtsp", nowMs: t) } else { cam.logins.succeeded() }
+    } else if r.full && cam.config.username != nil {
+      cam.logins.abandoned()
+    }
+    clockSeen(cam, r.dateS, sentMs: r.sentMs, receivedMs: r.receivedMs)
+    if r.full || r.fault != nil || cam.streamFaultFromOptions {
+      cam.streamFault = r.fault
+      cam.streamFaultFromOptions = !r.full && r.fault != nil
+      handle(cam, cam.health.stream(ok: r.fault == nil, nowMs: t))
+    }
+    service()
+  }
+
+  /// A login the camera refused: counted, and told once (`camera_auth_failed`) when it uses
+  /// up what the budget risks.
+  private func loginRefused(_ cam: Camera, source: String, nowMs t: Int64) {
+    guard cam.logins.refused(nowMs: t) else { return }
+    let retryS = Int(clamping: ((cam.logins.nextTryMs ?? t) - t) / 1000)
+    Log.warning("camera " + cam.config.id + ": login refused; next login in " + String(retryS)
+      + " s, or at once when its credentials change")
+    events.emit("camera_auth_failed", [
+      .f("camera", cam.config.id),
+      .f("username", cam.config.username ?? ""),
+      .f("source", source),
+      .f("retry_s", retryS),
+    ])
+  }
+
+  /// The `Date:` of a camera's answer, against the gateway's clock.
+  private func clockSeen(_ cam: Camera, _ dateS: Int64?, sentMs: Int64, receivedMs: Int64) {
+    guard let d = dateS else { return }
+    switch cam.clock.measured(cameraS: d, sentMs: sentMs, receivedMs: receivedMs,
+                              synced: Clock.isSynced()) {
+    case .skewed(let s)?:
+      events.emit("camera_clock_skew", [.f("camera", cam.config.id), .f("skew_s", Int(clamping: s))])
+    case .corrected?:
+      Log.notice("camera " + cam.config.id + ": clock back within 30 s of the gateway's")
+    case nil: break
+    }
   }
 
   /// Whether a login may be sent to the camera now (its budget).

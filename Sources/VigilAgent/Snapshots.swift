@@ -54,7 +54,8 @@ final class Snapshots: AgentPart {
   }
 
   private let agent: Agent
-  private var http: HTTPClient?
+  /// The curl multi handle, shared with the stream checks.
+  private(set) var http: HTTPClient?
   /// One per camera with a URL; a list, as few as the cameras (Embedded Swift pays for each
   /// dictionary specialisation).
   private var cameras: [CameraState] = []

@@ -62,7 +62,11 @@ public struct CameraHealth {
   private var link: RecoveryHold
   private var video: RecoveryHold
   private var linkFailures = 0
-  private var videoFailures = 0
+  /// Each source of video evidence, down on its own count: the snapshots, the stream checks.
+  /// The video is down while either is: a camera whose JPEG endpoint answers but whose RTSP
+  /// stream sends nothing records nothing at the centre.
+  private var snapshots = VideoSource()
+  private var streams = VideoSource()
   /// Failed probes before this time are a boot, not a fault.
   private var bootUntilMs: Int64?
   /// The power line went down while the relay was off: our doing, not a power cut.
@@ -124,16 +128,33 @@ public struct CameraHealth {
   /// The result of one snapshot. Counted only while the camera answers its probe: a snapshot of
   /// a camera that is off or booting says nothing about its video.
   public mutating func snapshot(ok: Bool, nowMs: Int64) -> [Event] {
+    snapshots.saw(ok: ok, counts: videoCounts, after: tuning.videoDownAfter)
+    return videoEvidence(ok: ok, nowMs: nowMs)
+  }
+
+  /// The result of one stream check (RTSP), counted as snapshots are: `videoDownAfter` failed
+  /// checks in a row take the video down, one good check brings it back (after the hold).
+  public mutating func stream(ok: Bool, nowMs: Int64) -> [Event] {
+    streams.saw(ok: ok, counts: videoCounts, after: tuning.videoDownAfter)
+    return videoEvidence(ok: ok, nowMs: nowMs)
+  }
+
+  /// Video evidence counts only while the camera answers its probe: a camera that is off or
+  /// booting says nothing about its video.
+  private var videoCounts: Bool { link.reported == true && relayOn && power.reported != false }
+
+  private mutating func videoEvidence(ok: Bool, nowMs: Int64) -> [Event] {
     var out: [Event] = []
-    if ok {
-      videoFailures = 0
-      _ = video.update(true, nowMs: nowMs)
-    } else if link.reported == true && relayOn && power.reported != false {
-      videoFailures += 1
-      if videoFailures >= tuning.videoDownAfter { _ = video.update(false, nowMs: nowMs) }
-    }
+    let down = snapshots.down || streams.down
+    if ok || down { _ = video.update(!down, nowMs: nowMs) }
     recompute(nowMs, &out)
     return out
+  }
+
+  private mutating func forgetVideo() {
+    video = RecoveryHold(holdMs: tuning.holdMs)
+    snapshots = VideoSource()
+    streams = VideoSource()
   }
 
   /// The relay was switched (by the power-cycle policy or a technician). Off cuts the camera's
@@ -144,8 +165,7 @@ public struct CameraHealth {
     if on {
       bootUntilMs = nowMs + tuning.bootMs
       linkFailures = 0
-      videoFailures = 0
-      video = RecoveryHold(holdMs: tuning.holdMs)
+      forgetVideo()
       if powerDownByRelay { relaySettleUntilMs = nowMs + tuning.relaySettleMs }
     } else {
       relaySettleUntilMs = nil
@@ -208,9 +228,8 @@ public struct CameraHealth {
     if c.from == nil && c.to { return }
     // While the power is off the probe says nothing; once back, the camera boots afresh.
     link = RecoveryHold(holdMs: tuning.holdMs)
-    video = RecoveryHold(holdMs: tuning.holdMs)
     linkFailures = 0
-    videoFailures = 0
+    forgetVideo()
     if !c.to {
       bootUntilMs = nil
       if !relayOn || relaySettleUntilMs != nil {
@@ -251,6 +270,22 @@ public struct CameraHealth {
       out.append(.stateChanged(from: state, to: next))
       state = next
       sinceMs = nowMs
+    }
+  }
+}
+
+/// Failed turns in a row of one source of video evidence, and whether they took it down.
+private struct VideoSource {
+  var failures = 0
+  var down = false
+
+  mutating func saw(ok: Bool, counts: Bool, after: Int) {
+    if ok {
+      failures = 0
+      down = false
+    } else if counts {
+      failures = min(failures + 1, after)
+      if failures >= after { down = true }
     }
   }
 }

@@ -33,6 +33,10 @@ public struct Config: Equatable {
     public var powerLine: String?
     public var relayLine: String?
     public var owner: Owner
+    /// The camera's RTSP stream, checked by `StreamChecks` (issue 13).
+    public var rtspURL: String? = nil
+    /// Seconds between full stream checks (DESCRIBE, SETUP, PLAY, RTP read, TEARDOWN).
+    public var streamCheckS: Int = 300
   }
 
   public struct PowerCycle: Equatable {
@@ -237,7 +241,7 @@ public struct Config: Equatable {
     let c = try ObjectReader(
       v, path: path,
       known: ["id", "host", "probe_port", "snapshot_url", "username", "password", "snapshot_s",
-              "power_line", "relay_line", "owner"])
+              "power_line", "relay_line", "owner", "rtsp_url", "stream_check_s"])
     let id = try c.string("id")
     guard Names.isSafeName(id, maxLength: 32) else {
       throw ConfigError(c.field("id"), "must be 1-32 letters, digits, '-', '_' or '.'")
@@ -245,6 +249,10 @@ public struct Config: Equatable {
     let url = try c.optionalString("snapshot_url")
     if let u = url, !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
       throw ConfigError(c.field("snapshot_url"), "must be an http:// or https:// URL")
+    }
+    let rtsp = try c.optionalString("rtsp_url")
+    if let u = rtsp, !u.hasPrefix("rtsp://") {
+      throw ConfigError(c.field("rtsp_url"), "must be an rtsp:// URL")
     }
     let username = try c.optionalString("username")
     let password = try c.optionalString("password")
@@ -257,7 +265,8 @@ public struct Config: Equatable {
       snapshotURL: url, username: username, password: password,
       snapshotS: try c.int("snapshot_s", 1...week, default: 300),
       powerLine: try c.optionalString("power_line"), relayLine: try c.optionalString("relay_line"),
-      owner: owner == "police" ? .police : owner == "resident" ? .resident : .district)
+      owner: owner == "police" ? .police : owner == "resident" ? .resident : .district,
+      rtspURL: rtsp, streamCheckS: try c.int("stream_check_s", 5...week, default: 300))
   }
 
   static func checkTopicPrefix(_ p: String) throws(ConfigError) {

@@ -1,4 +1,5 @@
 import CVigil
+import VigilCore
 
 /// HTTP GETs (camera snapshots) with libcurl's multi interface inside the event loop: curl tells
 /// which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to call back (TIMERFUNCTION); the
@@ -63,15 +64,22 @@ public final class HTTPClient {
 
   /// One transfer in progress; keep it to cancel it.
   public final class Transfer {
-    fileprivate let easy: UnsafeMutableRawPointer
-    fileprivate var body: [UInt8] = []
+    let easy: UnsafeMutableRawPointer
+    var body: [UInt8] = []
     fileprivate let maxBytes: Int
     fileprivate var tooLarge = false
     /// The current response's `Date:` value, its request's and its headers' wall-clock ms.
     fileprivate var date: [UInt8] = []
     fileprivate var sentMs: Int64
     fileprivate var headersMs: Int64?
-    fileprivate let done: (Outcome) -> Void
+    var done: (Outcome) -> Void
+    /// An RTSP session's handle runs one request after another (`RTSPCheck`): curl keeps the
+    /// CSeq, the session id and the digest state on it, so it is not cleaned up between them.
+    var keepsHandle = false
+    /// The RTSP answer's `Content-Base:`, the base of the SDP's control URLs.
+    var contentBase: [UInt8] = []
+    /// Interleaved RTP read during an RTSP session (`CURLOPT_INTERLEAVEFUNCTION`).
+    var rtp = RTPRun()
 
     fileprivate init(easy: UnsafeMutableRawPointer, maxBytes: Int,
                      done: @escaping (Outcome) -> Void) {
@@ -94,14 +102,22 @@ public final class HTTPClient {
       } else if line[0] == 0x0D || line[0] == 0x0A {
         headersMs = Clock.wallMs()
       } else if Self.hasPrefix(line, "date:") {
-        var a = 5
-        var b = count
-        while a < b, line[a] == 0x20 || line[a] == 0x09 { a += 1 }
-        while b > a, line[b - 1] <= 0x20 { b -= 1 }
-        date.removeAll()
-        if b - a <= HTTPClient.maxDateBytes {
-          for k in a..<b { date.append(line[k]) }
-        }
+        Self.value(line, after: 5, into: &date, max: HTTPClient.maxDateBytes)
+      } else if keepsHandle, Self.hasPrefix(line, "content-base:") {
+        Self.value(line, after: 13, into: &contentBase, max: 1024)
+      }
+    }
+
+    /// A header's value, without the spaces around it; left empty when longer than `max`.
+    private static func value(_ line: UnsafeRawBufferPointer, after a0: Int,
+                              into out: inout [UInt8], max: Int) {
+      var a = a0
+      var b = line.count
+      while a < b, line[a] == 0x20 || line[a] == 0x09 { a += 1 }
+      while b > a, line[b - 1] <= 0x20 { b -= 1 }
+      out.removeAll()
+      if b - a <= max {
+        for k in a..<b { out.append(line[k]) }
       }
     }
 
@@ -151,6 +167,19 @@ public final class HTTPClient {
   /// Starts a GET; `done` is called once, from the loop, unless the transfer is cancelled.
   @discardableResult
   public func get(_ r: Request, done: @escaping (Outcome) -> Void) -> Transfer? {
+    guard let t = transfer(r, protocols: "http,https", done: done) else { return nil }
+    if let why = start(t) {
+      done(.failed(.other, why))
+      return nil
+    }
+    return t
+  }
+
+  /// A transfer set up for `r` (URL, limits, credentials, body and header callbacks), not yet
+  /// started; nil, after `done` was told why, when curl refused an option.
+  func transfer(_ r: Request, protocols: String, done: @escaping (Outcome) -> Void)
+    -> Transfer?
+  {
     guard let easy = curl_easy_init() else {
       done(.failed(.other, "curl_easy_init failed"))
       return nil
@@ -167,7 +196,7 @@ public final class HTTPClient {
     // No signals: the loop owns signal handling, and curl's alarm() for DNS timeouts would
     // interrupt it.
     set(CURLOPT_NOSIGNAL, 1)
-    set(CURLOPT_PROTOCOLS_STR, "http,https")
+    set(CURLOPT_PROTOCOLS_STR, protocols)
     set(CURLOPT_USERAGENT, "vigil")
     set(CURLOPT_CONNECTTIMEOUT_MS, Int(r.connectTimeoutMs))
     set(CURLOPT_TIMEOUT_MS, Int(r.totalTimeoutMs))
@@ -215,14 +244,29 @@ public final class HTTPClient {
       done(.failed(.other, Self.describe(rc)))
       return nil
     }
-    let mrc = curl_multi_add_handle(multi, easy)
+    return t
+  }
+
+  /// Runs `t`'s request in the loop; when curl would not take it, releases its handle and
+  /// says why (its `done` is not called).
+  func start(_ t: Transfer) -> String? {
+    t.body.removeAll(keepingCapacity: true)
+    t.tooLarge = false
+    t.date.removeAll()
+    t.headersMs = nil
+    t.sentMs = Clock.wallMs()
+    let mrc = curl_multi_add_handle(multi, t.easy)
     if mrc != CURLM_OK {
-      curl_easy_cleanup(easy)
-      done(.failed(.other, "curl_multi_add_handle: \(mrc.rawValue)"))
-      return nil
+      curl_easy_cleanup(t.easy)
+      return "curl_multi_add_handle: \(mrc.rawValue)"
     }
     transfers.append(t)
-    return t
+    return nil
+  }
+
+  /// Releases a kept handle (`keepsHandle`) whose session is over; `cancel` for one running.
+  func release(_ t: Transfer) {
+    if transfers.contains(where: { $0 === t }) { cancel(t) } else { curl_easy_cleanup(t.easy) }
   }
 
   /// Ends a transfer without calling its `done`.
@@ -324,7 +368,7 @@ public final class HTTPClient {
     for (t, outcome) in finished {
       transfers.removeAll { $0 === t }
       curl_multi_remove_handle(multi, t.easy)
-      curl_easy_cleanup(t.easy)
+      if !t.keepsHandle { curl_easy_cleanup(t.easy) }
       t.done(outcome)
     }
   }

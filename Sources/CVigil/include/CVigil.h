@@ -84,6 +84,7 @@ typedef size_t (*vigil_curl_data_fn)(char *data, size_t size, size_t n, void *us
 CURLcode vigil_curl_easy_setopt_datafn(CURL *h, CURLoption opt, vigil_curl_data_fn fn);
 /// Basic or digest, whichever the server asks for (never sent in clear before it asks).
 long vigil_curlauth_basic_digest(void);
+long vigil_curlauth_digest(void);
 CURLcode vigil_curl_easy_getinfo_long(CURL *h, CURLINFO info, long *out);
 /// The response's Content-Length, or -1 when it has none (chunked) or it is not known yet.
 long long vigil_curl_content_length(CURL *h);
