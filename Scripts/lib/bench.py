@@ -200,10 +200,11 @@ class FakeCameras:
 def agent_config(dirpath, site, port, heartbeat=30, keepalive=30, cameras=(), probe=10,
                  rtsp=None):
     # With `rtsp` (a port of Tests/Fixtures/fake-rtsp.py), each camera's stream is checked
-    # too: an OPTIONS every probe turn, a full check (digest login, RTP read) every 60 s.
+    # too, with the defaults: an OPTIONS every probe turn, a full check (digest login, SETUP,
+    # PLAY, RTP read, TEARDOWN) at start and every 300 s.
     stream = ""
     if rtsp:
-        stream = (f', "rtsp_url": "rtsp://127.0.0.1:{rtsp}/stream", "stream_check_s": 60, '
+        stream = (f', "rtsp_url": "rtsp://127.0.0.1:{rtsp}/stream", '
                   f'"username": "viewer", "password": "secret"')
     cams = ",".join(
         f'{{"id": "cam{i + 1}", "host": "127.0.0.1", "probe_port": {p}, '
@@ -438,8 +439,8 @@ def settle_page_cache():
 
 def row_idle(args, rows, work):
     secs = args.idle_s
-    say(f"idle: 8 cameras (probe 10 s, heartbeat 30 s, RTSP OPTIONS every probe and a full "
-        f"stream check every 60 s) for {secs} s; the floor and the shell loop alongside")
+    say(f"idle: 8 cameras (probe 10 s, heartbeat 30 s, RTSP OPTIONS every probe, full "
+        f"stream checks at start and every 300 s) for {secs} s; the floor and the shell loop alongside")
     floor_bin = build_floor(work)
     broker = Broker(work)
     cams = FakeCameras(8)

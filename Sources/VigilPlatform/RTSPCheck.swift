@@ -153,6 +153,12 @@ public final class RTSPCheck {
     case .teardown: set(CURLOPT_RTSP_STREAM_URI, base)
     }
     if rc == CURLE_OK { rc = vigil_curl_easy_setopt_long(t.easy, CURLOPT_TIMEOUT_MS, Int(limit)) }
+    // The last request of a check closes its connection: none is left in curl's cache, holding
+    // a socket and buffers, between checks minutes apart.
+    if rc == CURLE_OK {
+      rc = vigil_curl_easy_setopt_long(t.easy, CURLOPT_FORBID_REUSE,
+                                       s == .options || s == .teardown ? 1 : 0)
+    }
     if rc != CURLE_OK {
       end(.streamDown, s.word + ": " + HTTPClient.describe(rc))
       return false
