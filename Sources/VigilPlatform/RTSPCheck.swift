@@ -93,17 +93,22 @@ public final class RTSPCheck {
     base = options.url
     result = Result(full: options.full)
     let request = HTTPClient.Request(
-      url: options.url, username: options.full ? options.username : nil,
-      password: options.password, connectTimeoutMs: min(3000, options.requestMs),
+      url: options.url, connectTimeoutMs: min(3000, options.requestMs),
       totalTimeoutMs: options.requestMs, maxBytes: 16_384)
     guard let t = client.transfer(request, protocols: "rtsp", done: { _ in }) else {
       return nil
     }
     t.keepsHandle = true
     transfer = t
-    if options.full, options.username != nil, !options.basicAuth {
-      // Digest only: a camera (or one spoofing it) that asks for basic gets no password.
-      _ = vigil_curl_easy_setopt_long(t.easy, CURLOPT_HTTPAUTH, vigil_curlauth_digest())
+    // Credentials for a full check only (an OPTIONS sends none). Digest only, unless the
+    // camera's config says basic: a camera, or one spoofing it, that asks for basic gets no
+    // password.
+    if options.full, let user = options.username {
+      _ = vigil_curl_easy_setopt_long(
+        t.easy, CURLOPT_HTTPAUTH,
+        options.basicAuth ? vigil_curlauth_basic_digest() : vigil_curlauth_digest())
+      _ = vigil_curl_easy_setopt_str(t.easy, CURLOPT_USERNAME, user)
+      _ = vigil_curl_easy_setopt_str(t.easy, CURLOPT_PASSWORD, options.password ?? "")
     }
     let me = Unmanaged.passUnretained(t).toOpaque()
     _ = vigil_curl_easy_setopt_datafn(t.easy, CURLOPT_INTERLEAVEFUNCTION) { data, size, n, user in
