@@ -96,6 +96,28 @@ struct CameraFaultSiteTests {
     #expect(centre.events(root, "camera_auth_failed").count == 1)
   }
 
+  /// The board's binary compares text by Unicode scalars, not by canonical equivalence
+  /// (Sources/CVigil/unicode_identity.c leaves the stdlib's normalization tables out): a camera
+  /// whose password is Vietnamese, with its tone marks, still logs in by digest, on every
+  /// binary the suite runs against.
+  @Test func aVietnamesePasswordLogsIn() async throws {
+    let broker = try Broker()
+    let pw = "Mật-khẩu Tân Phú"
+    let cam = try FakeCamera(auth: .digest, password: pw)
+    let site = "t-utf8-\(UUID().uuidString.prefix(4).lowercased())"
+    let root = "vigil/\(site)"
+    let centre = try await Centre(port: broker.port)
+    let agent = try AgentProcess(config: testConfig(
+      site: site, brokers: brokerEntry(broker.port), extra: """
+        "probe_s": 1, "cameras": [\(cam.entry("cam1", every: 2))]
+        """), dir: Harness.tempDir("utf8"))
+    try agent.start()
+    defer { agent.kill9() }
+    let snap = await centre.waitFor("\(root)/snapshot/cam1/", within: 10)
+    #expect(snap != nil, "\(agent.log.text)")
+    #expect(cam.failedLogins().isEmpty, "\(cam.failedLogins())")
+  }
+
   /// "The XML-error, frozen and skewed-clock cameras each give their fault or field": Hikvision's
   /// XML error with status 200 is `bad_image` and is never cycled; the same JPEG turn after turn
   /// is `frozen` and is cycled; a camera whose `Date:` is ten minutes ahead shows

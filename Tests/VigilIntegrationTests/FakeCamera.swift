@@ -12,13 +12,14 @@ final class FakeCamera {
   let port: Int
   let dir: URL
   let user = "viewer"
-  let password = "secret"
+  let password: String
   private let process: Process
   let log = LineCollector()
 
-  init(auth: Auth = .none, pad: Int = 2000, lockoutS: Double = 1800, dateOffsetS: Int = 0)
-    throws
+  init(auth: Auth = .none, pad: Int = 2000, lockoutS: Double = 1800, dateOffsetS: Int = 0,
+       password: String = "secret") throws
   {
+    self.password = password
     dir = Harness.tempDir("camera")
     let portFile = dir.appendingPathComponent("port")
     let p = Process()
