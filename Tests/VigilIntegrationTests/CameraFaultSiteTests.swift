@@ -158,7 +158,11 @@ struct CameraFaultSiteTests {
     }
     try clock.mark()
     let skew = await centre.waitForCamera(root, "skewed", within: 10) { $0["clock_skew_s"] is Int }
-    #expect(abs((skew?["clock_skew_s"] as? Int ?? 0) - 600) <= 1, "\(skew ?? [:])")
+    // What the centre and the kernel showed, should it fail (it did once under qemu, on a
+    // loaded machine, and passed alone: the cause is not known yet).
+    let seen = "\(skew ?? [:]); synced now: \(VigilPlatform.Clock.isSynced()); last beat: "
+      + "\(camera(centre.messages("\(root)/heartbeat").last, "skewed") ?? [:])\n" + agent.log.text
+    #expect(abs((skew?["clock_skew_s"] as? Int ?? 0) - 600) <= 1, "\(seen)")
     #expect(skew?["fault"] is NSNull && skew?["state"] as? String == "healthy")
 
     let xml = await centre.waitForCamera(root, "xml", within: 15) { $0["fault"] is String }
