@@ -76,7 +76,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   public static func run(configPath: String) -> Int32 {
     var loaded: LoadedConfig
     do { loaded = try ConfigFile.load(configPath) } catch {
-      Log.error("config \(configPath): \(error.message)")
+      ConfigFile.log("config \(configPath)", error)
       return 1
     }
     loaded = RemoteConfig.recoverAtStart(loaded)
@@ -146,7 +146,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     defer { service.send("READY=1") }
     let next: LoadedConfig
     do { next = try ConfigFile.load(loaded.path) } catch {
-      Log.error("reload refused, keeping version \(config.version): \(error.message)")
+      ConfigFile.log("reload refused, keeping version \(config.version)", error)
       return
     }
     apply(next)

@@ -31,8 +31,9 @@ public enum CLI {
     usage: vigil check-config FILE
 
     Validates FILE and the board file it names: types, ranges, unknown keys, duplicate camera
-    ids, line names the board lacks. Exit status 0 when valid; otherwise 1 and a line naming
-    the field and the reason.
+    ids, camera hosts that are not IP addresses, line names the board lacks. Exit status 0 when
+    valid; otherwise 1 and a line for each problem (the first 20) naming the field and the
+    reason, then how many there are.
     """
 
   static let pinHashUsage = """
@@ -121,7 +122,12 @@ public enum CLI {
         + "\(c.cameras.count) cameras, \(c.brokers.count) brokers")
       return 0
     } catch {
-      err("\(path): \(error.message)")
+      // Every problem, one line each, so the installer fixes the file in one go.
+      for e in error.all { err("\(path): \(e.message)") }
+      if error.count > 1 {
+        let shown = error.more.count + 1
+        err("\(path): \(error.count) problems" + (shown < error.count ? " (first \(shown) shown)" : ""))
+      }
       return 1
     }
   }

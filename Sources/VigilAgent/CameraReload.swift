@@ -17,7 +17,9 @@ extension CameraWatch {
       {
         // The login budget stays (the camera's lockout does not forget), but new credentials
         // are tried at once.
-        if cam.config.username != c.username || cam.config.password != c.password {
+        if cam.config.username != c.username || cam.config.password != c.password
+          || cam.config.basicAuth != c.basicAuth
+        {
           cam.logins.credentialsChanged()
         }
         if cam.config.snapshotURL != c.snapshotURL { cam.snapshotFault = nil }

@@ -23,13 +23,26 @@ public enum ConfigFile {
   }
 
   /// Validates a document as if it were at `path` (relative paths resolve against its folder).
+  /// Refused with every problem found, the board file's among them.
   public static func validate(_ bytes: [UInt8], path: String) throws(ConfigError) -> LoadedConfig {
     let document: JSONValue
     do { document = try JSON.parse(bytes) } catch { throw ConfigError("", error.message) }
-    let config = try Config.parse(document, baseDir: Paths.directory(of: path))
-    let board = try loadBoard(config.board)
-    try config.validate(against: board)
+    let problems = ConfigProblems()
+    let config = Config.read(document, baseDir: Paths.directory(of: path), problems: problems)
+    var board: BoardFile? = nil
+    if let b = config.board {
+      do { board = try loadBoard(b) } catch { problems.add(error) }
+    }
+    // Lines are checked against a board that was read, or against none when none is named.
+    if board != nil || document["board"] == nil { config.check(against: board, problems) }
+    try problems.check()
     return LoadedConfig(config: config, board: board, path: path, bytes: bytes, document: document)
+  }
+
+  /// A refused file in the log: the first problem with how many there are, then the others.
+  static func log(_ what: String, _ error: ConfigError) {
+    Log.error(what + ": " + error.summary)
+    for e in error.more { Log.error(what + ": also " + e.message) }
   }
 
   public static func loadBoard(_ path: String?) throws(ConfigError) -> BoardFile? {
@@ -41,8 +54,11 @@ public enum ConfigFile {
     do {
       return try BoardFile.parse(bytes, baseDir: Paths.directory(of: path))
     } catch {
-      let inner = error.field.isEmpty ? error.reason : "\(error.field): \(error.reason)"
-      throw ConfigError("board", "board file \(path): \(inner)")
+      // Each of the board file's problems, named as the board file's.
+      var first = ConfigError("board", "board file \(path): \(error.message)")
+      for e in error.more { first.more.append(ConfigError("board", "board file \(path): \(e.message)")) }
+      first.count = error.count
+      throw first
     }
   }
 }

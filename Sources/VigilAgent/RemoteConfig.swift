@@ -121,7 +121,7 @@ final class RemoteConfig: AgentPart {
       next = try ConfigFile.validate(merged.encoded(), path: running.path)
       try RemoteDocument.checkLocalFields(next.config, running: running.config)
     } catch {
-      refuse(payload, version: versionOf(payload), error.message)
+      refuse(payload, version: versionOf(payload), error)
       return
     }
     let version = next.config.version
@@ -132,17 +132,18 @@ final class RemoteConfig: AgentPart {
       return
     }
     if confirm.isPending {
-      refuse(payload, version: version, "version: another version is waiting for confirmation")
+      refuse(payload, version: version,
+             ConfigError("version", "another version is waiting for confirmation"))
       return
     }
     if version <= running.config.version {
       refuse(payload, version: version,
-             "version: \(version) is not newer than the running version \(running.config.version)")
+             ConfigError("version", "\(version) is not newer than the running version \(running.config.version)"))
       return
     }
     if version <= rolledBackVersion {
       refuse(payload, version: version,
-             "version: \(version) was rolled back; send a higher version")
+             ConfigError("version", "\(version) was rolled back; send a higher version"))
       return
     }
     apply(next, bytes: merged.encoded(), previous: running)
@@ -155,14 +156,17 @@ final class RemoteConfig: AgentPart {
     return nil
   }
 
-  private func refuse(_ payload: [UInt8], version: Int?, _ error: String) {
+  private func refuse(_ payload: [UInt8], version: Int?, _ problem: ConfigError) {
     refusedPayload = payload
-    Log.warning("config document refused: \(error)")
-    publishState(Self.state(version: version, status: "rejected", error: error))
+    let error = problem.message
+    Log.warning("config document refused: \(problem.summary)")
+    publishState(Self.state(version: version, status: "rejected", error: error, problems: problem))
     agent.events.emit("config_rejected") { w in
       w.key("version")
       if let v = version { w.int(v) } else { w.null() }
       w.field("error", error)
+      w.key("problem_count")
+      w.int(problem.count)
     }
   }
 
@@ -177,7 +181,7 @@ final class RemoteConfig: AgentPart {
       try Files.writeAtomically(previous.path, bytes, mode: 0o640)
     } catch {
       unlink(Self.pendingPath(stateDir))
-      refuse(bytes, version: version, "cannot write \(previous.path): \(error.message)")
+      refuse(bytes, version: version, ConfigError("", "cannot write \(previous.path): \(error.message)"))
       return
     }
     var stored = next
@@ -244,13 +248,30 @@ final class RemoteConfig: AgentPart {
     agent.session.publish("\(agent.topicRoot)/config/state", payload, qos: 1, retain: true)
   }
 
-  static func state(version: Int?, status: String, error: String?) -> [UInt8] {
+  /// `problems`: a refused document's problems, each `{"field", "reason"}` (the first 20), and
+  /// `problem_count`, how many were found.
+  static func state(version: Int?, status: String, error: String?, problems: ConfigError? = nil)
+    -> [UInt8]
+  {
     var w = JSONWriter()
     w.beginObject()
     w.key("version")
     if let v = version { w.int(v) } else { w.null() }
     w.field("status", status)
     w.field("error", optional: error)
+    if let p = problems {
+      w.key("problem_count")
+      w.int(p.count)
+      w.key("problems")
+      w.beginArray()
+      for e in p.all {
+        w.beginObject()
+        w.field("field", e.field)
+        w.field("reason", e.reason)
+        w.endObject()
+      }
+      w.endArray()
+    }
     w.endObject()
     return w.bytes
   }

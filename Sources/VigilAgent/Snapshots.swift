@@ -3,8 +3,8 @@ import VigilPlatform
 
 /// Takes a snapshot from every camera with a `snapshot_url`, every `snapshot_s`, and on request
 /// (power restored, after a power cycle, the `snapshot` command): an HTTP GET through libcurl's
-/// multi interface in the loop, basic or digest authentication, time and size limits, the body
-/// checked to be a JPEG, then stored in the spool for `R/snapshot/<camera_id>/<capture_ms>`.
+/// multi interface in the loop, digest authentication (basic only where the camera's config
+/// says so), time and size limits, the body checked to be a JPEG, then stored in the spool for `R/snapshot/<camera_id>/<capture_ms>`.
 /// One transfer per camera at a time: a camera still busy when its next turn comes is skipped.
 /// A camera with credentials is sent a login only when its login budget allows (`mayLogIn`).
 final class Snapshots: AgentPart {
@@ -137,7 +137,7 @@ final class Snapshots: AgentPart {
     let request = HTTPClient.Request(
       url: url, username: cam.username, password: cam.password,
       connectTimeoutMs: Snapshot.connectTimeoutMs, totalTimeoutMs: Snapshot.totalTimeoutMs,
-      maxBytes: Snapshot.maxBytes)
+      maxBytes: Snapshot.maxBytes, basicAuth: cam.basicAuth)
     let t = http.get(request) { [self] outcome in self.finished(id, outcome) }
     // `get` may have failed at once (and reported it); only a running transfer is kept.
     if let t = t, let i = index(id) { cameras[i].transfer = t }
@@ -147,7 +147,8 @@ final class Snapshots: AgentPart {
     guard let i = index(id) else { return }
     cameras[i].transfer = nil
     var r = Report(cameraId: id, fault: nil, login: .none)
-    let credentials = agent.config.cameras.first { $0.id == id }?.username != nil
+    let cam = agent.config.cameras.first { $0.id == id }
+    let credentials = cam?.username != nil
     var problem = ""
     switch outcome {
     case .failed(let failure, let why):
@@ -176,6 +177,9 @@ final class Snapshots: AgentPart {
         cameras[i].lastError = nil
       } else if answer.status != 200 {
         problem = "HTTP " + String(answer.status)
+        if answer.status == 401, answer.basicOnly, cam?.basicAuth == false {
+          problem += CameraFault.basicRefused
+        }
       } else {
         problem = "not a JPEG (" + String(answer.body.count) + " bytes)"
         if let why = Snapshot.statusString(answer.body) { problem += ": \"" + why + "\"" }

@@ -133,7 +133,7 @@ final class StreamChecks: AgentPart {
       }
     }
     let options = RTSPCheck.Options(
-      url: url, username: cam.username, password: cam.password, basicAuth: false,
+      url: url, username: cam.username, password: cam.password, basicAuth: cam.basicAuth,
       full: fullCheck, readMs: Self.readMs, requestMs: Self.requestMs)
     running = true
     cameras[i].check = RTSPCheck(client: http, options: options) { [self] r in

@@ -26,54 +26,77 @@ public struct BoardFile: Equatable {
 
   public static let maxLines = 256
 
-  /// Parses and validates a board file. `baseDir` resolves a relative `dir`.
+  /// Parses and validates a board file. `baseDir` resolves a relative `dir`. Refused with
+  /// every problem found.
   public static func parse(_ bytes: [UInt8], baseDir: String) throws(ConfigError) -> BoardFile {
     let doc: JSONValue
     do { doc = try JSON.parse(bytes) } catch { throw ConfigError("", error.message) }
-    let r = try ObjectReader(doc, path: "", known: ["name", "driver", "dir", "lines"])
-    let name = try r.string("name")
-    let driverName = try r.oneOf("driver", ["gpiod", "sim"])
+    let problems = ConfigProblems()
+    let board = read(doc, baseDir: baseDir, problems)
+    try problems.check()
+    return board
+  }
+
+  static func read(_ doc: JSONValue, baseDir: String, _ problems: ConfigProblems) -> BoardFile {
+    let r = ObjectReader(doc, path: "", known: ["name", "driver", "dir", "lines"], problems: problems)
+    let name = r.string("name")
+    let driverName = r.oneOf("driver", ["gpiod", "sim"])
     let driver: Driver = driverName == "sim" ? .sim : .gpiod
     var simDir: String? = nil
     if driver == .sim {
-      simDir = Paths.resolve(try r.string("dir"), against: baseDir)
+      simDir = Paths.resolve(r.string("dir"), against: baseDir)
     } else if r.has("dir") {
-      throw ConfigError("dir", "is only for the sim driver")
+      r.fail("dir", "is only for the sim driver")
     }
-    guard let linesValue = r.value("lines") else { throw ConfigError("lines", "is required") }
-    guard case .object(let members) = linesValue else {
-      throw ConfigError("lines", "must be an object, not \(linesValue.typeName)")
+    var members: [JSONMember] = []
+    if let linesValue = r.value("lines") {
+      if case .object(let m) = linesValue {
+        members = m
+      } else {
+        r.fail("lines", "must be an object, not \(linesValue.typeName)")
+      }
+    } else if case .object = doc {
+      r.fail("lines", "is required")
     }
-    if members.count > maxLines { throw ConfigError("lines", "has more than \(maxLines) lines") }
+    if members.count > maxLines {
+      r.fail("lines", "has more than \(maxLines) lines")
+      members = []
+    }
     var lines: [Line] = []
     for m in members {
       let path = "lines.\(m.name)"
       guard Names.isSafeName(m.name, maxLength: 48) else {
-        throw ConfigError(path, "line names are 1-48 letters, digits, '-', '_' or '.'")
+        problems.add(path, "line names are 1-48 letters, digits, '-', '_' or '.'")
+        continue
       }
-      if lines.contains(where: { $0.name == m.name }) { throw ConfigError(path, "given twice") }
-      let l = try ObjectReader(
-        m.value, path: path, known: ["chip", "offset", "direction", "active_low", "debounce_ms"])
+      if lines.contains(where: { $0.name == m.name }) {
+        problems.add(path, "given twice")
+        continue
+      }
+      let before = problems.count
+      let l = ObjectReader(
+        m.value, path: path, known: ["chip", "offset", "direction", "active_low", "debounce_ms"],
+        problems: problems)
       let chip: String
       let offset: Int
       if driver == .gpiod {
-        chip = try l.string("chip")
-        offset = try l.int("offset", 0...1023)
+        chip = l.string("chip")
+        offset = l.int("offset", 0...1023)
       } else {
-        chip = try l.string("chip", default: "sim")
-        offset = try l.int("offset", 0...1023, default: 0)
+        chip = l.string("chip", default: "sim")
+        offset = l.int("offset", 0...1023, default: 0)
       }
-      let dir = try l.oneOf("direction", ["input", "output"])
+      let dir = l.oneOf("direction", ["input", "output"])
       let direction: Direction = dir == "input" ? .input : .output
-      let activeLow = try l.bool("active_low", default: false)
-      let debounce = try l.int("debounce_ms", 0...60_000, default: 0)
+      let activeLow = l.bool("active_low", default: false)
+      let debounce = l.int("debounce_ms", 0...60_000, default: 0)
       if direction == .output && l.has("debounce_ms") {
-        throw ConfigError(l.field("debounce_ms"), "is only for inputs")
+        l.fail("debounce_ms", "is only for inputs")
       }
-      if driver == .gpiod,
+      if driver == .gpiod, problems.count == before,
         let other = lines.first(where: { $0.chip == chip && $0.offset == offset })
       {
-        throw ConfigError(path, "uses \(chip) offset \(offset), as does line \"\(other.name)\"")
+        problems.add(path, "uses \(chip) offset \(offset), as does line \"\(other.name)\"")
       }
       lines.append(
         Line(name: m.name, chip: chip, offset: offset, direction: direction,

@@ -65,6 +65,13 @@ public enum CameraFault: String, Equatable, CaseIterable {
     }
   }
 
+  /// Said of a 401 whose challenge offers basic authentication only, to a camera whose config
+  /// does not allow it: no password was sent.
+  public static let basicRefused = """
+    : the camera asks for basic authentication, which sends the password in clear; \
+    it is used only where the camera's config says "auth": "basic"
+    """
+
   /// What an RTSP answer's final status shows (DESCRIBE, SETUP, PLAY): nil for 2xx.
   public static func ofRTSP(status: Int) -> CameraFault? {
     switch status {

@@ -37,6 +37,9 @@ public struct Config: Equatable {
     public var rtspURL: String? = nil
     /// Seconds between full stream checks (DESCRIBE, SETUP, PLAY, RTP read, TEARDOWN).
     public var streamCheckS: Int = 300
+    /// `"auth": "basic"`: the password may go in clear (HTTP basic) to this camera. Digest
+    /// only otherwise, so a spoofed camera never gets the password in clear.
+    public var basicAuth = false
   }
 
   public struct PowerCycle: Equatable {
@@ -96,184 +99,244 @@ public struct Config: Equatable {
     return try parse(doc, baseDir: baseDir)
   }
 
+  /// Parses a document, refusing it with every problem found.
   public static func parse(_ doc: JSONValue, baseDir: String) throws(ConfigError) -> Config {
-    let r = try ObjectReader(doc, path: "", known: topKeys)
-    let version = try r.int("version", 1...Int(Int32.max))
-    let siteId = try r.string("site_id")
-    guard Names.isSafeName(siteId, maxLength: 64) else {
-      throw ConfigError("site_id", "must be 1-64 letters, digits, '-', '_' or '.'")
+    let problems = ConfigProblems()
+    let c = read(doc, baseDir: baseDir, problems: problems)
+    try problems.check()
+    return c
+  }
+
+  /// The most cameras one gateway watches: bounds the work of validating a document.
+  public static let maxCameras = 256
+
+  /// Reads a document, adding each problem to `problems`. The result holds stand-in values
+  /// where there were problems: use it only when `problems` is empty.
+  public static func read(_ doc: JSONValue, baseDir: String, problems: ConfigProblems) -> Config {
+    let r = ObjectReader(doc, path: "", known: topKeys, problems: problems)
+    let version = r.int("version", 1...Int(Int32.max))
+    let siteId = r.string("site_id")
+    if !siteId.isEmpty && !Names.isSafeName(siteId, maxLength: 64) {
+      r.fail("site_id", "must be 1-64 letters, digits, '-', '_' or '.'")
     }
-    let prefix = try r.string("topic_prefix", default: "vigil")
-    try checkTopicPrefix(prefix)
+    let prefix = r.string("topic_prefix", default: "vigil")
+    checkTopicPrefix(prefix, problems)
 
     var brokers: [Broker] = []
-    let brokerItems = try r.array("brokers", required: true)
-    if brokerItems.isEmpty { throw ConfigError("brokers", "must name at least one broker") }
+    let brokerItems = r.array("brokers", required: true)
+    if case .array(let a)? = r.value("brokers"), a.isEmpty {
+      r.fail("brokers", "must name at least one broker")
+    }
     for (i, item) in brokerItems.enumerated() {
-      brokers.append(try parseBroker(item, path: "brokers[\(i)]", baseDir: baseDir))
+      brokers.append(parseBroker(item, path: "brokers[\(i)]", baseDir: baseDir, problems))
     }
 
     var cameras: [Camera] = []
-    for (i, item) in try r.array("cameras", required: false).enumerated() {
-      let cam = try parseCamera(item, path: "cameras[\(i)]")
-      if cameras.contains(where: { $0.id == cam.id }) {
-        throw ConfigError("cameras[\(i)].id", "\"\(cam.id)\" is used by another camera")
+    let cameraItems = r.array("cameras", required: false)
+    if cameraItems.count > maxCameras {
+      r.fail("cameras", "has \(cameraItems.count) cameras; a gateway watches at most \(maxCameras)")
+    } else {
+      for (i, item) in cameraItems.enumerated() {
+        let before = problems.count
+        let cam = parseCamera(item, path: "cameras[\(i)]", problems)
+        if problems.count == before && cameras.contains(where: { $0.id == cam.id }) {
+          problems.add("cameras[\(i)].id", "\"\(cam.id)\" is used by another camera")
+        }
+        cameras.append(cam)
       }
-      cameras.append(cam)
     }
 
     var powerCycle = PowerCycle(afterFailures: 3, offS: 10, bootS: 120, maxPerHour: 2)
     if let v = r.value("power_cycle") {
-      let p = try ObjectReader(
-        v, path: "power_cycle", known: ["after_failures", "off_s", "boot_s", "max_per_hour"])
+      let p = ObjectReader(
+        v, path: "power_cycle", known: ["after_failures", "off_s", "boot_s", "max_per_hour"],
+        problems: problems)
       powerCycle = PowerCycle(
-        afterFailures: try p.int("after_failures", 1...1000, default: 3),
-        offS: try p.int("off_s", 1...3600, default: 10),
-        bootS: try p.int("boot_s", 1...86_400, default: 120),
-        maxPerHour: try p.int("max_per_hour", 0...60, default: 2))
+        afterFailures: p.int("after_failures", 1...1000, default: 3),
+        offS: p.int("off_s", 1...3600, default: 10),
+        bootS: p.int("boot_s", 1...86_400, default: 120),
+        maxPerHour: p.int("max_per_hour", 0...60, default: 2))
     }
 
     var spool = Spool(dir: "/var/lib/vigil/spool", maxBytes: 536_870_912)
     if let v = r.value("spool") {
-      let s = try ObjectReader(v, path: "spool", known: ["dir", "max_bytes"])
+      let s = ObjectReader(v, path: "spool", known: ["dir", "max_bytes"], problems: problems)
       spool = Spool(
-        dir: Paths.resolve(try s.string("dir", default: spool.dir), against: baseDir),
-        maxBytes: try s.int("max_bytes", 65_536...(1 << 42), default: spool.maxBytes))
+        dir: Paths.resolve(s.string("dir", default: spool.dir), against: baseDir),
+        maxBytes: s.int("max_bytes", 65_536...(1 << 42), default: spool.maxBytes))
     }
 
     var console: Console? = nil
     if let v = r.value("console") {
-      let c = try ObjectReader(
-        v, path: "console", known: ["device", "baud", "pin_hash", "lockout_s"])
-      let baud = try c.int("baud", 1...4_000_000, default: 115_200)
-      if !bauds.contains(baud) {
-        throw ConfigError("console.baud", "must be a standard rate such as 9600 or 115200 (got \(baud))")
+      let c = ObjectReader(
+        v, path: "console", known: ["device", "baud", "pin_hash", "lockout_s"], problems: problems)
+      let before = problems.count
+      let baud = c.int("baud", 1...4_000_000, default: 115_200)
+      if problems.count == before && !bauds.contains(baud) {
+        c.fail("baud", "must be a standard rate such as 9600 or 115200 (got \(baud))")
       }
-      let hash = try c.string("pin_hash")
+      let hash = c.string("pin_hash")
       // Argon2 takes its cost from the hash: one beyond the preset would stall the board.
-      do throws(PinHashRefusal) { _ = try PinHashLimits.checked(hash) } catch {
-        throw ConfigError("console.pin_hash", error.reason)
+      if !hash.isEmpty {
+        do throws(PinHashRefusal) { _ = try PinHashLimits.checked(hash) } catch {
+          c.fail("pin_hash", error.reason)
+        }
       }
       console = Console(
-        device: Paths.resolve(try c.string("device"), against: baseDir), baud: baud,
-        pinHash: hash, lockoutS: try c.int("lockout_s", 1...week, default: 300))
+        device: Paths.resolve(c.string("device"), against: baseDir), baud: baud,
+        pinHash: hash, lockoutS: c.int("lockout_s", 1...week, default: 300))
     }
 
     var keys: [String] = []
-    for (i, item) in try r.array("trusted_keys", required: false).enumerated() {
+    for (i, item) in r.array("trusted_keys", required: false).enumerated() {
       guard case .string(let k) = item, isBase64Key(k) else {
-        throw ConfigError("trusted_keys[\(i)]", "must be a base64 Ed25519 public key (44 characters)")
+        problems.add("trusted_keys[\(i)]", "must be a base64 Ed25519 public key (44 characters)")
+        continue
       }
       keys.append(k)
     }
 
     var board: String? = nil
-    if r.has("board") { board = Paths.resolve(try r.string("board"), against: baseDir) }
+    if let b = r.optionalString("board") { board = Paths.resolve(b, against: baseDir) }
 
     return Config(
       version: version, siteId: siteId, topicPrefix: prefix,
-      heartbeatS: try r.int("heartbeat_s", 1...week, default: 30),
-      keepaliveS: try r.int("keepalive_s", 2...65_535, default: 30),
+      heartbeatS: r.int("heartbeat_s", 1...week, default: 30),
+      keepaliveS: r.int("keepalive_s", 2...65_535, default: 30),
       brokers: brokers, board: board,
-      doorLine: try r.optionalString("door_line"), mainsLine: try r.optionalString("mains_line"),
-      cameras: cameras, probeS: try r.int("probe_s", 1...week, default: 10),
+      doorLine: r.optionalString("door_line"), mainsLine: r.optionalString("mains_line"),
+      cameras: cameras, probeS: r.int("probe_s", 1...week, default: 10),
       powerCycle: powerCycle, spool: spool, console: console,
-      confirmS: try r.int("confirm_s", 5...week, default: 300), trustedKeys: keys)
+      confirmS: r.int("confirm_s", 5...week, default: 300), trustedKeys: keys)
   }
 
   /// Checks every line name the config uses against the board file: present, and of the
   /// right direction.
   public func validate(against board: BoardFile?) throws(ConfigError) {
-    func need(_ name: String?, _ field: String, _ direction: BoardFile.Direction)
-      throws(ConfigError)
-    {
+    let problems = ConfigProblems()
+    check(against: board, problems)
+    try problems.check()
+  }
+
+  public func check(against board: BoardFile?, _ problems: ConfigProblems) {
+    func need(_ name: String?, _ field: String, _ direction: BoardFile.Direction) {
       guard let name = name else { return }
       guard let board = board else {
-        throw ConfigError(field, "names line \"\(name)\" but the config has no board file")
+        problems.add(field, "names line \"\(name)\" but the config has no board file")
+        return
       }
       guard let line = board.line(named: name) else {
-        throw ConfigError(field, "no line \"\(name)\" in board \"\(board.name)\"")
+        problems.add(field, "no line \"\(name)\" in board \"\(board.name)\"")
+        return
       }
       if line.direction != direction {
         let want = direction == .input ? "an input" : "an output"
-        throw ConfigError(field, "line \"\(name)\" must be \(want)")
+        problems.add(field, "line \"\(name)\" must be \(want)")
       }
     }
-    try need(doorLine, "door_line", .input)
-    try need(mainsLine, "mains_line", .input)
+    need(doorLine, "door_line", .input)
+    need(mainsLine, "mains_line", .input)
     for (i, cam) in cameras.enumerated() {
-      try need(cam.powerLine, "cameras[\(i)].power_line", .input)
-      try need(cam.relayLine, "cameras[\(i)].relay_line", .output)
+      need(cam.powerLine, "cameras[\(i)].power_line", .input)
+      need(cam.relayLine, "cameras[\(i)].relay_line", .output)
     }
   }
 
-  static func parseBroker(_ v: JSONValue, path: String, baseDir: String) throws(ConfigError)
-    -> Broker
+  static func parseBroker(_ v: JSONValue, path: String, baseDir: String,
+                          _ problems: ConfigProblems) -> Broker
   {
-    let b = try ObjectReader(
-      v, path: path, known: ["host", "port", "tls", "username", "password", "protocol"])
+    let b = ObjectReader(
+      v, path: path, known: ["host", "port", "tls", "username", "password", "protocol"],
+      problems: problems)
     var tls: TLS? = nil
     if let t = b.value("tls") {
-      let tr = try ObjectReader(t, path: b.field("tls"), known: ["ca_file", "cert_file", "key_file"])
-      let cert = try tr.optionalString("cert_file")
-      let key = try tr.optionalString("key_file")
-      if (cert == nil) != (key == nil) {
-        throw ConfigError(tr.field(cert == nil ? "cert_file" : "key_file"),
-                          "cert_file and key_file go together")
+      let tr = ObjectReader(
+        t, path: b.field("tls"), known: ["ca_file", "cert_file", "key_file"], problems: problems)
+      let cert = tr.optionalString("cert_file")
+      let key = tr.optionalString("key_file")
+      if tr.has("cert_file") != tr.has("key_file") {
+        tr.fail(tr.has("cert_file") ? "key_file" : "cert_file", "cert_file and key_file go together")
       }
       tls = TLS(
-        caFile: Paths.resolve(try tr.string("ca_file"), against: baseDir),
+        caFile: Paths.resolve(tr.string("ca_file"), against: baseDir),
         certFile: cert.map { Paths.resolve($0, against: baseDir) },
         keyFile: key.map { Paths.resolve($0, against: baseDir) })
     }
-    let username = try b.optionalString("username")
-    let password = try b.optionalString("password")
-    if password != nil && username == nil {
-      throw ConfigError(b.field("password"), "needs a username")
+    let username = b.optionalString("username")
+    let password = b.optionalString("password")
+    if password != nil && !b.has("username") {
+      b.fail("password", "needs a username")
     }
-    let proto = try b.oneOf("protocol", ["3.1.1", "5"], default: "3.1.1")
+    let proto = b.oneOf("protocol", ["3.1.1", "5"], default: "3.1.1")
     return Broker(
-      host: try b.string("host"), port: try b.int("port", 1...65_535, default: 1883), tls: tls,
+      host: b.string("host"), port: b.int("port", 1...65_535, default: 1883), tls: tls,
       username: username, password: password, protocolV5: proto == "5")
   }
 
-  static func parseCamera(_ v: JSONValue, path: String) throws(ConfigError) -> Camera {
-    let c = try ObjectReader(
+  static func parseCamera(_ v: JSONValue, path: String, _ problems: ConfigProblems) -> Camera {
+    let c = ObjectReader(
       v, path: path,
       known: ["id", "host", "probe_port", "snapshot_url", "username", "password", "snapshot_s",
-              "power_line", "relay_line", "owner", "rtsp_url", "stream_check_s"])
-    let id = try c.string("id")
-    guard Names.isSafeName(id, maxLength: 32) else {
-      throw ConfigError(c.field("id"), "must be 1-32 letters, digits, '-', '_' or '.'")
+              "power_line", "relay_line", "owner", "rtsp_url", "stream_check_s", "auth"],
+      problems: problems)
+    let id = c.string("id")
+    if !id.isEmpty && !Names.isSafeName(id, maxLength: 32) {
+      c.fail("id", "must be 1-32 letters, digits, '-', '_' or '.'")
     }
-    let url = try c.optionalString("snapshot_url")
-    if let u = url, !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
-      throw ConfigError(c.field("snapshot_url"), "must be an http:// or https:// URL")
+    let host = c.string("host")
+    if !host.isEmpty && !IPLiteral.isAddress(host) {
+      c.fail("host", "must be an IPv4 or IPv6 address such as 192.168.1.64, not a name "
+        + "(\"\(host)\"): the agent does no DNS lookups for cameras")
     }
-    let rtsp = try c.optionalString("rtsp_url")
-    if let u = rtsp, !u.hasPrefix("rtsp://") {
-      throw ConfigError(c.field("rtsp_url"), "must be an rtsp:// URL")
+    let url = c.optionalString("snapshot_url")
+    if let u = url {
+      if !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
+        c.fail("snapshot_url", "must be an http:// or https:// URL")
+      } else {
+        checkURLHost(u, "snapshot_url", c)
+      }
     }
-    let username = try c.optionalString("username")
-    let password = try c.optionalString("password")
-    if password != nil && username == nil {
-      throw ConfigError(c.field("password"), "needs a username")
+    let rtsp = c.optionalString("rtsp_url")
+    if let u = rtsp {
+      if !u.hasPrefix("rtsp://") {
+        c.fail("rtsp_url", "must be an rtsp:// URL")
+      } else {
+        checkURLHost(u, "rtsp_url", c)
+      }
     }
-    let owner = try c.oneOf("owner", ["police", "district", "resident"], default: "district")
+    let username = c.optionalString("username")
+    let password = c.optionalString("password")
+    if password != nil && !c.has("username") {
+      c.fail("password", "needs a username")
+    }
+    let owner = c.oneOf("owner", ["police", "district", "resident"], default: "district")
+    let auth = c.oneOf("auth", ["digest", "basic"], default: "digest")
     return Camera(
-      id: id, host: try c.string("host"), probePort: try c.int("probe_port", 1...65_535, default: 554),
+      id: id, host: host, probePort: c.int("probe_port", 1...65_535, default: 554),
       snapshotURL: url, username: username, password: password,
-      snapshotS: try c.int("snapshot_s", 1...week, default: 300),
-      powerLine: try c.optionalString("power_line"), relayLine: try c.optionalString("relay_line"),
+      snapshotS: c.int("snapshot_s", 1...week, default: 300),
+      powerLine: c.optionalString("power_line"), relayLine: c.optionalString("relay_line"),
       owner: owner == "police" ? .police : owner == "resident" ? .resident : .district,
-      rtspURL: rtsp, streamCheckS: try c.int("stream_check_s", 5...week, default: 300))
+      rtspURL: rtsp, streamCheckS: c.int("stream_check_s", 5...week, default: 300),
+      basicAuth: auth == "basic")
   }
 
-  static func checkTopicPrefix(_ p: String) throws(ConfigError) {
+  /// A camera URL's host must be an address too: libcurl would otherwise resolve it.
+  static func checkURLHost(_ url: String, _ key: String, _ c: ObjectReader) {
+    guard let h = IPLiteral.host(ofURL: url), !h.isEmpty else {
+      c.fail(key, "has no host")
+      return
+    }
+    if !IPLiteral.isAddress(h) {
+      c.fail(key, "must name the camera by its IP address, not a name (\"\(h)\")")
+    }
+  }
+
+  static func checkTopicPrefix(_ p: String, _ problems: ConfigProblems) {
     var ok = !p.hasPrefix("/") && !p.hasSuffix("/") && p.utf8.count <= 128
     for b in p.utf8 where b == 0x2B || b == 0x23 || b < 0x20 { ok = false }
-    if !ok {
-      throw ConfigError("topic_prefix", "must be a topic without '+', '#' or a leading or trailing '/'")
+    if !ok && !p.isEmpty {
+      problems.add("topic_prefix", "must be a topic without '+', '#' or a leading or trailing '/'")
     }
   }
 

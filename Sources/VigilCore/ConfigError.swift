@@ -1,8 +1,15 @@
 /// A refused configuration or board file: which field, and why. `field` is a path such as
-/// `brokers[1].port`; it is empty when the document as a whole is wrong.
+/// `brokers[1].port`; it is empty when the document as a whole is wrong. A document with several
+/// problems is refused with the first one found; `more` holds the next ones (at most
+/// `ConfigProblems.kept` in all) and `count` says how many were found, so that an installer by
+/// the road fixes every mistake of a file in one go.
 public struct ConfigError: Error, Equatable {
   public var field: String
   public var reason: String
+  /// The problems found after this one, in the order found.
+  public var more: [ConfigError] = []
+  /// How many problems the document has, this one included (may exceed the ones kept).
+  public var count = 1
 
   public init(_ field: String, _ reason: String) {
     self.field = field
@@ -11,25 +18,89 @@ public struct ConfigError: Error, Equatable {
 
   /// One line for a person: `brokers[1].port: must be an integer from 1 to 65535 (got 0)`.
   public var message: String { field.isEmpty ? reason : "\(field): \(reason)" }
+
+  /// The first problem, and how many more there are: for a log line.
+  public var summary: String {
+    count > 1 ? "\(message) (and \(count - 1) more problems)" : message
+  }
+
+  /// This problem and the next ones, each with no `more` of its own.
+  public var all: [ConfigError] { [ConfigError(field, reason)] + more }
 }
 
-/// Reads one JSON object of a configuration, refusing unknown and repeated keys up front and
-/// naming each field by its full path in every error.
+/// Collects every problem of one document, in the order found. Each is kept bounded in bytes
+/// (a field path can echo a key of any length), and only the first `kept` are kept.
+public final class ConfigProblems {
+  public static let kept = 20
+  public private(set) var found: [ConfigError] = []
+  public private(set) var count = 0
+
+  public init() {}
+
+  public var isEmpty: Bool { count == 0 }
+
+  public func add(_ field: String, _ reason: String) {
+    count += 1
+    if found.count < Self.kept {
+      found.append(ConfigError(Self.clipped(field, 160), Self.clipped(reason, 240)))
+    }
+  }
+
+  /// Adds an error and the problems it carries.
+  public func add(_ error: ConfigError) {
+    for e in error.all { add(e.field, e.reason) }
+    count += error.count - 1 - error.more.count
+  }
+
+  /// Throws the first problem, carrying the others, when there is any.
+  public func check() throws(ConfigError) {
+    guard var first = found.first else { return }
+    first.more = Array(found[1...])
+    first.count = count
+    throw first
+  }
+
+  /// At most `limit` bytes of UTF-8, cut before a character's first byte, with "..." when cut.
+  static func clipped(_ s: String, _ limit: Int) -> String {
+    let bytes = Array(s.utf8)
+    if bytes.count <= limit { return s }
+    var end = limit - 3
+    while end > 0 && bytes[end] & 0xC0 == 0x80 { end -= 1 }
+    return String(decoding: bytes[0..<end], as: UTF8.self) + "..."
+  }
+}
+
+/// Reads one JSON object of a configuration. Unknown and repeated keys, missing and wrong
+/// values are added to `problems`, each named by its full path, and a stand-in value is
+/// returned, so that reading goes on and every problem of the document is found in one pass.
+/// The stand-ins are never used: a document with a problem is refused.
 struct ObjectReader {
   let path: String
+  let problems: ConfigProblems
   private let members: [JSONMember]
+  /// The value was no object: its fields are not reported missing one by one.
+  private let broken: Bool
 
-  init(_ value: JSONValue, path: String, known: [String]) throws(ConfigError) {
-    guard case .object(let members) = value else {
-      throw ConfigError(path, "must be an object, not \(value.typeName)")
-    }
+  init(_ value: JSONValue, path: String, known: [String], problems: ConfigProblems) {
     self.path = path
+    self.problems = problems
+    guard case .object(let members) = value else {
+      problems.add(path, "must be an object, not \(value.typeName)")
+      self.members = []
+      broken = true
+      return
+    }
     self.members = members
+    broken = false
     var names: [String] = []
     for m in members {
-      if !known.contains(m.name) { throw ConfigError(Self.join(path, m.name), "unknown key") }
-      if names.contains(m.name) { throw ConfigError(Self.join(path, m.name), "given twice") }
-      names.append(m.name)
+      if !known.contains(m.name) {
+        problems.add(Self.join(path, m.name), "unknown key")
+      } else if names.contains(m.name) {
+        problems.add(Self.join(path, m.name), "given twice")
+      } else {
+        names.append(m.name)
+      }
     }
   }
 
@@ -46,66 +117,82 @@ struct ObjectReader {
 
   func has(_ key: String) -> Bool { value(key) != nil }
 
-  func int(_ key: String, _ range: ClosedRange<Int>, default def: Int? = nil) throws(ConfigError)
-    -> Int
-  {
+  func fail(_ key: String, _ reason: String) { problems.add(field(key), reason) }
+
+  private func missing(_ key: String) {
+    if !broken { fail(key, "is required") }
+  }
+
+  func int(_ key: String, _ range: ClosedRange<Int>, default def: Int? = nil) -> Int {
     guard let v = value(key) else {
       if let d = def { return d }
-      throw ConfigError(field(key), "is required")
+      missing(key)
+      return range.lowerBound
     }
     guard let i = v.intValue, range.contains(i) else {
       let got: String
       if case .number(let d) = v { got = "\(d)" } else { got = v.typeName }
-      throw ConfigError(
-        field(key), "must be an integer from \(range.lowerBound) to \(range.upperBound) (got \(got))")
+      fail(key, "must be an integer from \(range.lowerBound) to \(range.upperBound) (got \(got))")
+      return def ?? range.lowerBound
     }
     return i
   }
 
-  func string(_ key: String, default def: String? = nil) throws(ConfigError) -> String {
+  func string(_ key: String, default def: String? = nil) -> String {
     guard let v = value(key) else {
       if let d = def { return d }
-      throw ConfigError(field(key), "is required")
+      missing(key)
+      return ""
     }
     guard case .string(let s) = v else {
-      throw ConfigError(field(key), "must be a string, not \(v.typeName)")
+      fail(key, "must be a string, not \(v.typeName)")
+      return def ?? ""
     }
-    if s.isEmpty { throw ConfigError(field(key), "must not be empty") }
+    if s.isEmpty {
+      fail(key, "must not be empty")
+      return def ?? ""
+    }
     return s
   }
 
-  func optionalString(_ key: String) throws(ConfigError) -> String? {
+  /// nil when absent or wrong (a wrong one is a problem).
+  func optionalString(_ key: String) -> String? {
     guard has(key) else { return nil }
-    return try string(key)
+    let before = problems.count
+    let s = string(key)
+    return problems.count == before ? s : nil
   }
 
-  func bool(_ key: String, default def: Bool) throws(ConfigError) -> Bool {
+  func bool(_ key: String, default def: Bool) -> Bool {
     guard let v = value(key) else { return def }
     guard case .bool(let b) = v else {
-      throw ConfigError(field(key), "must be true or false, not \(v.typeName)")
+      fail(key, "must be true or false, not \(v.typeName)")
+      return def
     }
     return b
   }
 
-  func array(_ key: String, required: Bool) throws(ConfigError) -> [JSONValue] {
+  func array(_ key: String, required: Bool) -> [JSONValue] {
     guard let v = value(key) else {
-      if required { throw ConfigError(field(key), "is required") }
+      if required { missing(key) }
       return []
     }
     guard case .array(let items) = v else {
-      throw ConfigError(field(key), "must be an array, not \(v.typeName)")
+      fail(key, "must be an array, not \(v.typeName)")
+      return []
     }
     return items
   }
 
-  func oneOf(_ key: String, _ choices: [String], default def: String? = nil) throws(ConfigError)
-    -> String
-  {
-    let s = try string(key, default: def)
+  func oneOf(_ key: String, _ choices: [String], default def: String? = nil) -> String {
+    let before = problems.count
+    let s = string(key, default: def)
+    if problems.count != before { return def ?? choices[0] }
     guard choices.contains(s) else {
       var list = ""
       for c in choices { list += list.isEmpty ? c : ", \(c)" }
-      throw ConfigError(field(key), "must be one of \(list) (got \"\(s)\")")
+      fail(key, "must be one of \(list) (got \"\(s)\")")
+      return def ?? choices[0]
     }
     return s
   }

@@ -14,15 +14,20 @@ public final class HTTPClient {
     public var totalTimeoutMs: Int64
     /// A body larger than this ends the transfer with an error.
     public var maxBytes: Int
+    /// Basic authentication allowed besides digest: only where the camera's config says so,
+    /// since basic sends the password in clear to whoever answers, a spoofed camera too.
+    public var basicAuth: Bool
 
     public init(url: String, username: String? = nil, password: String? = nil,
-                connectTimeoutMs: Int64, totalTimeoutMs: Int64, maxBytes: Int) {
+                connectTimeoutMs: Int64, totalTimeoutMs: Int64, maxBytes: Int,
+                basicAuth: Bool = false) {
       self.url = url
       self.username = username
       self.password = password
       self.connectTimeoutMs = connectTimeoutMs
       self.totalTimeoutMs = totalTimeoutMs
       self.maxBytes = maxBytes
+      self.basicAuth = basicAuth
     }
   }
 
@@ -39,6 +44,9 @@ public final class HTTPClient {
     public var sentMs: Int64
     /// Wall-clock Unix ms when its headers had all arrived (not the end of a long body).
     public var headersMs: Int64
+    /// Its challenge offered basic authentication and no digest: without `basicAuth`, no
+    /// password was sent.
+    public var basicOnly = false
   }
 
   /// Why a transfer got no answer.
@@ -72,6 +80,10 @@ public final class HTTPClient {
     fileprivate var date: [UInt8] = []
     fileprivate var sentMs: Int64
     fileprivate var headersMs: Int64?
+    /// The schemes the current response's `WWW-Authenticate:` headers offer.
+    fileprivate var offersBasic = false
+    fileprivate var offersDigest = false
+    var basicOnly: Bool { offersBasic && !offersDigest }
     var done: (Outcome) -> Void
     /// An RTSP session's handle runs one request after another (`RTSPCheck`): curl keeps the
     /// CSeq, the session id and the digest state on it, so it is not cleaned up between them.
@@ -97,12 +109,20 @@ public final class HTTPClient {
         // A new response (the answer after a 401): only the last one's body and date count.
         body.removeAll(keepingCapacity: true)
         date.removeAll()
+        offersBasic = false
+        offersDigest = false
         if let h = headersMs { sentMs = h }
         headersMs = nil
       } else if line[0] == 0x0D || line[0] == 0x0A {
         headersMs = Clock.wallMs()
       } else if Self.hasPrefix(line, "date:") {
         Self.value(line, after: 5, into: &date, max: HTTPClient.maxDateBytes)
+      } else if Self.hasPrefix(line, "www-authenticate:") {
+        var a = 17
+        while a < line.count, line[a] == 0x20 || line[a] == 0x09 { a += 1 }
+        let scheme = UnsafeRawBufferPointer(rebasing: line[a...])
+        if Self.hasPrefix(scheme, "basic") { offersBasic = true }
+        if Self.hasPrefix(scheme, "digest") { offersDigest = true }
       } else if keepsHandle, Self.hasPrefix(line, "content-base:") {
         Self.value(line, after: 13, into: &contentBase, max: 1024)
       }
@@ -204,7 +224,7 @@ public final class HTTPClient {
     // a chunked body is cut off by the write callback.
     set(CURLOPT_MAXFILESIZE, r.maxBytes)
     if let user = r.username {
-      set(CURLOPT_HTTPAUTH, vigil_curlauth_basic_digest())
+      set(CURLOPT_HTTPAUTH, r.basicAuth ? vigil_curlauth_basic_digest() : vigil_curlauth_digest())
       set(CURLOPT_USERNAME, user)
       set(CURLOPT_PASSWORD, r.password ?? "")
     }
@@ -356,7 +376,8 @@ public final class HTTPClient {
         let s = t.date.isEmpty ? -1 : vigil_http_date(String(decoding: t.date, as: UTF8.self))
         outcome = .response(Response(status: code, body: t.body, dateS: s < 0 ? nil : Int64(s),
                                      sentMs: t.sentMs,
-                                     headersMs: t.headersMs ?? Clock.wallMs()))
+                                     headersMs: t.headersMs ?? Clock.wallMs(),
+                                     basicOnly: t.basicOnly))
       } else if t.tooLarge || result == CURLE_FILESIZE_EXCEEDED {
         outcome = .failed(.tooLarge, "body larger than \(t.maxBytes) bytes")
       } else {

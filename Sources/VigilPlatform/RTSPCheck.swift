@@ -230,7 +230,9 @@ public final class RTSPCheck {
         return
       }
       if let f = CameraFault.ofRTSP(status: r.status) {
-        failed(f, step.word + " answered " + String(r.status))
+        var why = step.word + " answered " + String(r.status)
+        if r.status == 401, r.basicOnly, !options.basicAuth { why += CameraFault.basicRefused }
+        failed(f, why)
         return
       }
       switch step {

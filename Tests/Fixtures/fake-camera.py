@@ -19,7 +19,8 @@ firmware do, it counts failed logins (a request whose credentials do not verify;
 credential-less request of a digest exchange is no login) per client address, writes each to
 DIR/failed-logins.log (with --save), and after --lockout-after failures (5) locks that address
 out for --lockout-s seconds (1800): 401 to everything, good credentials too.
---date-offset-s shifts every answer's `Date:` header (a camera whose clock is off).
+--date-offset-s shifts every answer's `Date:` header (a camera whose clock is off). With --save,
+every request's path and Authorization scheme go to DIR/requests.log (`/snapshot.jpg auth=basic`).
 """
 import argparse
 import hashlib
@@ -152,6 +153,11 @@ class Camera(http.server.BaseHTTPRequestHandler):
             # Accepts, reads the request, never answers.
             while True:
                 time.sleep(3600)
+        if a.save:
+            # Each request's Authorization scheme: a password sent in clear shows as `basic`.
+            scheme = self.headers.get("Authorization", "none").split(" ", 1)[0].lower()
+            with Camera.lock, open(os.path.join(a.save, "requests.log"), "a") as f:
+                f.write(f"{self.path} auth={scheme}\n")
         if not self.authorised():
             return
         if self.path == "/snapshot.jpg":

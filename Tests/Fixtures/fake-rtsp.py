@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """A camera's RTSP service for the tests: GStreamer's RTSP server on a free loopback port.
 
-  fake-rtsp.py --port P --port-file F --mode-file M [--user U --password W] [--fps N]
+  fake-rtsp.py --port P --port-file F --mode-file M [--user U --password W] [--auth digest|basic]
+               [--fps N]
 
 The stream is `/stream` (videotestsrc ! jpegenc ! rtpjpegpay: RTP/JPEG, 90 kHz timestamps),
 behind digest authentication (MD5, as camera firmware speaks it; basic is not offered) when
---user is given. Every RTSP request is logged to stdout as `REQUEST <method> <url>`, with the
-Authorization scheme it carried (`auth=digest`, `auth=basic`, `auth=none`).
+--user is given; with --auth basic, behind basic only (as some cheap firmware, or a spoofed
+camera, asks for). Every RTSP request is logged to stdout as it arrives, refused ones
+too, as `REQUEST <method> <url> auth=<scheme>`, the Authorization scheme it carried (`digest`,
+`basic`, `none`).
 
 The mode file is read every 100 ms:
   live             the stream flows
@@ -39,6 +42,7 @@ ap.add_argument("--mode-file", required=True)
 ap.add_argument("--user")
 ap.add_argument("--password", default="")
 ap.add_argument("--fps", type=int, default=10)
+ap.add_argument("--auth", choices=["digest", "basic"], default="digest")
 args = ap.parse_args()
 
 Gst.init(None)
@@ -58,16 +62,16 @@ def read_mode():
     return True
 
 
-def scheme(ctx):
-    res, auth = ctx.request.get_header(GstRtsp.RTSPHeaderField.AUTHORIZATION, 0)
-    if res != GstRtsp.RTSPResult.OK or not auth:
-        return "none"
-    return auth.split(" ", 1)[0].lower()
-
-
-def log_request(_client, ctx):
-    _res, method, uri, _version = ctx.request.parse_request()
-    print(f"REQUEST {GstRtsp.rtsp_method_as_text(method)} {uri} auth={scheme(ctx)}", flush=True)
+def log_request(head: bytes):
+    """One request as it came over the wire, refused ones too: method, URL, auth scheme."""
+    lines = head.split(b"\r\n")
+    words = lines[0].decode(errors="replace").split(" ")
+    scheme = "none"
+    for line in lines[1:]:
+        if line.lower().startswith(b"authorization:"):
+            scheme = line.split(b":", 1)[1].strip().split(b" ", 1)[0].decode(errors="replace").lower()
+    url = words[1] if len(words) > 1 else ""
+    print(f"REQUEST {words[0]} {url} auth={scheme}", flush=True)
 
 
 def pre_describe(_client, _ctx):
@@ -77,10 +81,35 @@ def pre_describe(_client, _ctx):
 
 
 def client_connected(_server, client):
-    for signal in ("options-request", "describe-request", "setup-request", "play-request",
-                   "teardown-request"):
-        client.connect(signal, log_request)
     client.connect("pre-describe-request", pre_describe)
+
+
+def frames(buf: bytes):
+    """The whole messages at the start of an RTSP connection's bytes: each `$` frame
+    (interleaved RTP or RTCP) and each RTSP message with its body, as (is_frame, bytes, head);
+    then what is left, an incomplete message."""
+    out = []
+    while buf:
+        if buf[0:1] == b"$":
+            if len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[2:4], "big"):
+                break
+            n = 4 + int.from_bytes(buf[2:4], "big")
+            out.append((True, buf[:n], b""))
+            buf = buf[n:]
+            continue
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            break
+        head = buf[:end + 4]
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        if len(buf) < end + 4 + length:
+            break
+        out.append((False, buf[:end + 4 + length], head))
+        buf = buf[end + 4 + length:]
+    return out, buf
 
 
 def relay_to_client(up, down):
@@ -91,30 +120,10 @@ def relay_to_client(up, down):
             data = up.recv(65536)
             if not data:
                 break
-            buf += data
-            while buf:
-                if buf[0:1] == b"$":
-                    if len(buf) < 4:
-                        break
-                    n = 4 + int.from_bytes(buf[2:4], "big")
-                    if len(buf) < n:
-                        break
-                    if mode != "stall":
-                        down.sendall(buf[:n])
-                    buf = buf[n:]
-                    continue
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    break
-                head = buf[:end + 4]
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if len(buf) < end + 4 + length:
-                    break
-                down.sendall(buf[:end + 4 + length])
-                buf = buf[end + 4 + length:]
+            done, buf = frames(buf + data)
+            for is_frame, message, _head in done:
+                if not (is_frame and mode == "stall"):
+                    down.sendall(message)
     except OSError:
         pass
     for s in (up, down):
@@ -125,12 +134,18 @@ def relay_to_client(up, down):
 
 
 def relay_to_server(down, up):
+    """Client to server: everything passes; each request is logged as it arrives."""
+    buf = b""
     try:
         while True:
             data = down.recv(65536)
             if not data:
                 break
             up.sendall(data)
+            done, buf = frames(buf + data)
+            for is_frame, _message, head in done:
+                if not is_frame:
+                    log_request(head)
     except OSError:
         pass
     try:
@@ -159,10 +174,14 @@ factory.set_shared(True)
 factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
 if args.user:
     auth = GstRtspServer.RTSPAuth()
-    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
     token = GstRtspServer.RTSPToken()
     token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
-    auth.add_digest(args.user, args.password, token)
+    if args.auth == "basic":
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+    else:
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        auth.add_digest(args.user, args.password, token)
     server.set_auth(auth)
     permissions = GstRtspServer.RTSPPermissions()
     permissions.add_permission_for_role("viewer", GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS,

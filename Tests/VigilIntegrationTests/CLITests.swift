@@ -62,6 +62,39 @@ import Testing
     #expect(out.contains("cameras[0].relay_line: no line \"cam7_relay\" in board \"rpi4\""), "\(out)")
   }
 
+  /// Issue 13 item 7: every problem of the file in one run, each with its field, and how many;
+  /// a camera named by a host name rather than an address is one of them.
+  @Test func checkConfigNamesEveryProblemInOneRun() throws {
+    let url = try referenceSite {
+      $0.replacingOccurrences(of: "\"heartbeat_s\": 30", with: "\"heartbeat_s\": -5")
+        .replacingOccurrences(of: "\"probe_s\": 10", with: "\"probe_s\": 10, \"colour\": \"red\"")
+        .replacingOccurrences(of: "\"host\": \"192.0.2.10\"", with: "\"host\": \"cam1.local\"")
+        .replacingOccurrences(of: "\"cam1_relay\", \"owner\"", with: "\"cam7_relay\", \"owner\"")
+    }
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 1)
+    let lines = out.split(separator: "\n").map(String.init)
+    for want in ["colour: unknown key",
+                 "heartbeat_s: must be an integer from 1 to 604800 (got -5",
+                 "cameras[0].host: must be an IPv4 or IPv6 address such as 192.168.1.64, not a name (\"cam1.local\")",
+                 "cameras[0].relay_line: no line \"cam7_relay\" in board \"rpi4\"",
+                 "4 problems"] {
+      #expect(lines.contains { $0.hasPrefix(url.path + ": ") && $0.contains(want) }, "\(want)\n\(out)")
+    }
+    #expect(lines.count == 5, "\(out)")
+  }
+
+  /// A file with more mistakes than an installer would read shows the first 20 and the count.
+  @Test func checkConfigShowsTheFirstTwentyProblems() throws {
+    let junk = (0..<30).map { "\"junk\($0)\": 1" }.joined(separator: ", ")
+    let url = try referenceSite { $0.replacingOccurrences(of: "\"probe_s\": 10", with: "\"probe_s\": 10, \(junk)") }
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 1)
+    let lines = out.split(separator: "\n")
+    #expect(lines.count == 21, "\(out)")
+    #expect(lines.last?.hasSuffix(": 30 problems (first 20 shown)") == true, "\(out)")
+  }
+
   @Test func checkConfigNamesAMissingFile() {
     let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", "/nonexistent/config.json"])
     #expect(status == 1)

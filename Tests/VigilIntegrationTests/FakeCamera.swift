@@ -11,6 +11,7 @@ final class FakeCamera {
 
   let port: Int
   let dir: URL
+  let auth: Auth
   let user = "viewer"
   let password: String
   private let process: Process
@@ -20,6 +21,7 @@ final class FakeCamera {
        password: String = "secret") throws
   {
     self.password = password
+    self.auth = auth
     dir = Harness.tempDir("camera")
     let portFile = dir.appendingPathComponent("port")
     let p = Process()
@@ -51,13 +53,22 @@ final class FakeCamera {
 
   func url(_ path: String = "/snapshot.jpg") -> String { "http://127.0.0.1:\(port)\(path)" }
 
-  /// A camera entry for the agent's config.
+  /// A camera entry for the agent's config. A basic camera's entry allows basic
+  /// (`"auth": "basic"`) unless `allowBasic` says otherwise.
   func entry(_ id: String, path: String = "/snapshot.jpg", every s: Int = 1,
-             password: String? = nil, auth: Bool = true) -> String {
+             password: String? = nil, auth: Bool = true, allowBasic: Bool? = nil) -> String {
     var e = "{\"id\": \"\(id)\", \"host\": \"127.0.0.1\", \"probe_port\": \(port), "
       + "\"snapshot_url\": \"\(url(path))\", \"snapshot_s\": \(s)"
     if auth { e += ", \"username\": \"\(user)\", \"password\": \"\(password ?? self.password)\"" }
+    if auth && (allowBasic ?? (self.auth == .basic)) { e += ", \"auth\": \"basic\"" }
     return e + "}"
+  }
+
+  /// Every request so far: its path and Authorization scheme (`/snapshot.jpg auth=digest`).
+  var requests: [String] {
+    let text = (try? String(contentsOf: dir.appendingPathComponent("saved/requests.log"),
+                            encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").map(String.init)
   }
 
   /// Every body served so far: frame number → bytes, and when it was served.

@@ -18,7 +18,11 @@ final class FakeRTSPCamera {
   private let modeFile: URL
   private let process: Process
 
-  init() throws {
+  /// `basic`: the server offers basic authentication only.
+  let basic: Bool
+
+  init(basic: Bool = false) throws {
+    self.basic = basic
     let dir = Harness.tempDir("rtsp")
     modeFile = dir.appendingPathComponent("mode")
     try Mode.live.rawValue.write(to: modeFile, atomically: true, encoding: .utf8)
@@ -27,7 +31,8 @@ final class FakeRTSPCamera {
     p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/fake-rtsp.py").path,
                    "--port", "\(Harness.freePort())", "--port-file", portFile.path,
-                   "--mode-file", modeFile.path, "--user", user, "--password", password]
+                   "--mode-file", modeFile.path, "--user", user, "--password", password,
+                   "--auth", basic ? "basic" : "digest"]
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
@@ -52,10 +57,12 @@ final class FakeRTSPCamera {
   var url: String { "rtsp://127.0.0.1:\(port)/stream" }
 
   /// A camera entry: probed on its RTSP port, a full check every `every` seconds.
-  func entry(_ id: String, every s: Int, password: String? = nil, relay: String? = nil) -> String {
+  func entry(_ id: String, every s: Int, password: String? = nil, relay: String? = nil,
+             allowBasic: Bool = false) -> String {
     var e = "{\"id\": \"\(id)\", \"host\": \"127.0.0.1\", \"probe_port\": \(port), "
       + "\"rtsp_url\": \"\(url)\", \"stream_check_s\": \(s), \"username\": \"\(user)\", "
       + "\"password\": \"\(password ?? self.password)\""
+    if allowBasic { e += ", \"auth\": \"basic\"" }
     if let r = relay { e += ", \"relay_line\": \"\(r)\"" }
     return e + "}"
   }

@@ -68,6 +68,23 @@ struct RemoteConfigTests {
         $0.json?["kind"] as? String == "config_rejected" && ($0.json?["error"] as? String) == error
       } != nil)
     }
+    // Issue 13 item 7: a document with several problems is refused naming each, with its field.
+    let two = good.replacingOccurrences(of: "\"heartbeat_s\": 1", with: "\"heartbeat_s\": \"fast\"")
+      .replacingOccurrences(of: "\"confirm_s\": 5", with: "\"confirm_s\": 5, \"colour\": 1")
+    let beforeTwo = centre.messages("vigil/\(site)/config/state").count
+    centre.publish("vigil/\(site)/config/set", two)
+    let refusal = try #require(await centre.waitFor("vigil/\(site)/config/state", within: 5,
+                                                    after: beforeTwo) {
+      $0.json?["status"] as? String == "rejected"
+    }?.json)
+    let problems = refusal["problems"] as? [[String: Any]] ?? []
+    #expect(refusal["problem_count"] as? Int == 2, "\(refusal)")
+    #expect(Set(problems.compactMap { $0["field"] as? String }) == ["heartbeat_s", "colour"],
+            "\(refusal)")
+    #expect(problems.allSatisfy { !($0["reason"] as? String ?? "").isEmpty }, "\(refusal)")
+    #expect(await centre.waitFor("vigil/\(site)/event", within: 3) {
+      $0.json?["kind"] as? String == "config_rejected" && $0.json?["problem_count"] as? Int == 2
+    } != nil)
     // Binary noise.
     var noise = Data((0..<512).map { _ in UInt8.random(in: 0...255) })
     noise[0] = 0xFF

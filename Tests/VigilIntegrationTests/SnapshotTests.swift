@@ -9,6 +9,8 @@ struct SnapshotTests {
     let basic = try FakeCamera(auth: .basic)
     let digest = try FakeCamera(auth: .digest)
     let open = try FakeCamera(auth: .none)
+    // A camera (or one spoofing it) that asks for basic, to a config that does not allow it.
+    let spoof = try FakeCamera(auth: .basic)
     let site = "t-snap-\(UUID().uuidString.prefix(4).lowercased())"
     let root = "vigil/\(site)"
     let cams = [
@@ -16,6 +18,7 @@ struct SnapshotTests {
       digest.entry("wrongpw", password: "nope"),
       open.entry("html", path: "/html", auth: false),
       open.entry("big", path: "/big.jpg", auth: false),
+      spoof.entry("nobasic", allowBasic: false),
     ].joined(separator: ", ")
     let centre = try await Centre(port: broker.port)
     let agent = try AgentProcess(config: testConfig(
@@ -51,7 +54,15 @@ struct SnapshotTests {
     func age(_ id: String) -> Any? { entries.first { $0["id"] as? String == id }?["snapshot_age_s"] }
     #expect((age("basic") as? Int ?? 99) <= 2)
     #expect((age("digest") as? Int ?? 99) <= 2)
-    for bad in ["wrongpw", "html", "big"] { #expect(age(bad) is NSNull, "\(bad)") }
+    for bad in ["wrongpw", "html", "big", "nobasic"] { #expect(age(bad) is NSNull, "\(bad)") }
+    // Digest only, unless the camera's config says basic: the spoof never got the password.
+    #expect(log.contains("snapshot nobasic: HTTP 401: the camera asks for basic authentication"),
+            "\(log)")
+    #expect(entries.first { $0["id"] as? String == "nobasic" }?["fault"] as? String == "auth")
+    #expect(!spoof.requests.isEmpty && !spoof.requests.contains { $0.hasSuffix("auth=basic") },
+            "\(spoof.requests)")
+    #expect(!digest.requests.contains { $0.hasSuffix("auth=basic") }, "\(digest.requests)")
+    #expect(basic.requests.contains { $0.hasSuffix("auth=basic") }, "\(basic.requests)")
     #expect(centre.lastSpool(root)?["count"] as? Int == 0)
   }
 

@@ -108,4 +108,39 @@ struct StreamCheckSiteTests {
     #expect(last?.first { $0["id"] as? String == "auth" }?["fault"] as? String == "auth")
     #expect(agent.log.text.contains("DESCRIBE answered 503"), "\(agent.log.text)")
   }
+
+  /// Digest only by default: an RTSP service that asks for basic gets no password and the
+  /// camera is `auth`, with the reason in the log; one whose config says `"auth": "basic"` logs
+  /// in with basic and is `healthy`.
+  @Test func basicIsUsedOnlyWhereTheCameraConfigSaysSo() async throws {
+    let broker = try Broker()
+    let allowed = try FakeRTSPCamera(basic: true)
+    let spoof = try FakeRTSPCamera(basic: true)
+    let site = "t-rtspb-\(UUID().uuidString.prefix(4).lowercased())"
+    let root = "vigil/\(site)"
+    let cams = allowed.entry("allowed", every: 5, allowBasic: true) + ", "
+      + spoof.entry("spoof", every: 5)
+    let dir = Harness.tempDir("rtspbasic")
+    _ = try SimBoardDir(in: dir, lines: ["spare_relay": (false, 0)])
+    let centre = try await Centre(port: broker.port)
+    let agent = try AgentProcess(config: config(site, broker.port, cams), dir: dir)
+    try agent.start()
+    defer { agent.kill9() }
+
+    let ok = await centre.waitForCamera(root, "allowed", within: 20) {
+      $0["state"] as? String == "healthy"
+    }
+    #expect(ok != nil, "\(agent.log.text)\n\(allowed.log.text)")
+    let refused = await centre.waitForCamera(root, "spoof", within: 20) {
+      $0["fault"] as? String == "auth"
+    }
+    #expect(refused != nil, "\(agent.log.text)")
+    #expect(agent.log.text.contains("DESCRIBE answered 401: the camera asks for basic"),
+            "\(agent.log.text)")
+    #expect(allowed.requests.contains { $0.hasPrefix("DESCRIBE") && $0.hasSuffix("auth=basic") },
+            "\(allowed.requests)")
+    let sent = spoof.requests
+    #expect(sent.contains { $0.hasPrefix("DESCRIBE") } && !sent.contains { $0.hasSuffix("auth=basic") },
+            "\(sent)")
+  }
 }
