@@ -5,7 +5,7 @@ import VigilPlatform
 /// The running agent: one event loop, one uplink, the site's parts, wired together.
 public final class Agent: BrokerSessionDelegate, Outbox {
   public private(set) var loaded: LoadedConfig
-  public let bootId: Int
+  public let bootId: Int64
   let loop: EventLoop
   let session: BrokerSession
   let commands = Commands()
@@ -32,7 +32,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   /// The folder for state that must survive restarts (boot counter, lockout, pending config).
   var stateDir: String { config.spool.dir + "/state" }
 
-  init(loaded: LoadedConfig, loop: EventLoop, bootId: Int) {
+  init(loaded: LoadedConfig, loop: EventLoop, bootId: Int64) {
     self.loaded = loaded
     self.loop = loop
     self.bootId = bootId
@@ -81,7 +81,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     }
     loaded = RemoteConfig.recoverAtStart(loaded)
     let stateDir = loaded.config.spool.dir + "/state"
-    let bootId: Int
+    let bootId: Int64
     do {
       try Files.makeDirectories(stateDir)
       bootId = try BootCounter.next(at: stateDir + "/boot_count")

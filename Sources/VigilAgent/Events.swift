@@ -18,12 +18,12 @@ extension Outbox {
 /// Makes `R/event` messages: `{"id","ts","kind",…}` with ids unique per site across restarts
 /// (the boot number, then a sequence).
 final class EventLog {
-  private let bootId: Int
+  private let bootId: Int64
   private var seq = 0
   private let topic: () -> String
   private let outbox: Outbox
 
-  init(bootId: Int, topic: @escaping () -> String, outbox: Outbox) {
+  init(bootId: Int64, topic: @escaping () -> String, outbox: Outbox) {
     self.bootId = bootId
     self.topic = topic
     self.outbox = outbox

@@ -302,7 +302,14 @@ final class RemoteCommands: AgentPart {
         result = .fail("request needs an \"id\" (a string or a number)")
       } else if let line = request["line"]?.stringValue {
         let label: String
-        if case .string(let s) = id { label = s } else { label = "\(request["id"]?.intValue ?? 0)" }
+        if case .string(let s) = id {
+          label = s
+        } else {
+          // The number as it goes back in the result: 3e9 too, past a 32-bit Int.
+          var w = JSONWriter()
+          id.write(to: &w)
+          label = String(decoding: w.bytes, as: UTF8.self)
+        }
         Log.info("command from the centre (\(label)): \(line)")
         result = agent.commands.run(line, origin: .remote(id: label))
       } else {

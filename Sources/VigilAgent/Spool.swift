@@ -81,7 +81,7 @@ final class Spool: AgentPart {
 
   private func open(_ c: Config.Spool) {
     do {
-      let s = try SpoolStore(dir: c.dir + "/queue", maxBytes: Int64(c.maxBytes))
+      let s = try SpoolStore(dir: c.dir + "/queue", maxBytes: c.maxBytes)
       s.startDiskThread(on: agent.loop) { [self] outcome in self.diskDone(outcome) }
       store = s
       openError = nil
@@ -437,7 +437,7 @@ final class Spool: AgentPart {
 
   func configChanged(from old: LoadedConfig) {
     // spool.dir is local only (a remote document cannot change it); max_bytes can change.
-    store?.maxBytes = Int64(agent.config.spool.maxBytes)
+    store?.maxBytes = agent.config.spool.maxBytes
   }
 
   /// `spool`: what waits, what was lost, what was set aside.

@@ -51,7 +51,8 @@ public struct Config: Equatable {
 
   public struct Spool: Equatable {
     public var dir: String
-    public var maxBytes: Int
+    /// 64 bits on every board: up to 4 TiB, past a 32-bit `Int`.
+    public var maxBytes: Int64
   }
 
   public struct Console: Equatable {
@@ -163,7 +164,7 @@ public struct Config: Equatable {
       let s = ObjectReader(v, path: "spool", known: ["dir", "max_bytes"], problems: problems)
       spool = Spool(
         dir: Paths.resolve(s.string("dir", default: spool.dir), against: baseDir),
-        maxBytes: s.int("max_bytes", 65_536...(1 << 42), default: spool.maxBytes))
+        maxBytes: s.int64("max_bytes", 65_536...(1 << 42), default: spool.maxBytes))
     }
 
     var console: Console? = nil

@@ -138,6 +138,18 @@ struct ObjectReader {
     return i
   }
 
+  /// A 64-bit integer on every board: byte counts that can pass 2^31 (the spool's quota).
+  func int64(_ key: String, _ range: ClosedRange<Int64>, default def: Int64) -> Int64 {
+    guard let v = value(key) else { return def }
+    guard let i = v.int64Value, range.contains(i) else {
+      let got: String
+      if case .number(let d) = v { got = "\(d)" } else { got = v.typeName }
+      fail(key, "must be an integer from \(range.lowerBound) to \(range.upperBound) (got \(got))")
+      return def
+    }
+    return i
+  }
+
   func string(_ key: String, default def: String? = nil) -> String {
     guard let v = value(key) else {
       if let d = def { return d }

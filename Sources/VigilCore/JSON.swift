@@ -34,12 +34,19 @@ public indirect enum JSONValue {
     return nil
   }
 
-  /// An integer, if the value is a number with no fraction that fits.
-  public var intValue: Int? {
+  /// A whole number within ±9e15 (where a double still holds every integer exactly).
+  public var int64Value: Int64? {
     guard case .number(let d) = self, d.isFinite, d == d.rounded(.towardZero),
       d >= -9.0e15, d <= 9.0e15
     else { return nil }
-    return Int(d)
+    return Int64(d)
+  }
+
+  /// A whole number that fits the platform's `Int`: nil for 3000000000 on a 32-bit board
+  /// (armhf), where converting it would trap.
+  public var intValue: Int? {
+    guard let v = int64Value else { return nil }
+    return Int(exactly: v)
   }
 }
 

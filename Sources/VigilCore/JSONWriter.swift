@@ -87,7 +87,7 @@ extension JSONValue {
     case .null: w.null()
     case .bool(let b): w.bool(b)
     case .number(let d):
-      if let i = intValue { w.int(i) } else { w.rawJSON(Array("\(d)".utf8)) }
+      if let i = int64Value { w.int64(i) } else { w.rawJSON(Array("\(d)".utf8)) }
     case .string(let s): w.string(s)
     case .array(let items):
       w.beginArray()

@@ -4,7 +4,7 @@ public enum Messages {
   public static let version = "0.1.0"
 
   /// `R/status`, retained: `online` at every connect.
-  public static func online(bootId: Int, tsMs: Int64) -> [UInt8] {
+  public static func online(bootId: Int64, tsMs: Int64) -> [UInt8] {
     var w = JSONWriter()
     w.beginObject()
     w.field("state", "online")
@@ -16,7 +16,7 @@ public enum Messages {
   }
 
   /// The will, set at connect, and with `reason` the status of a clean stop.
-  public static func offline(bootId: Int, reason: String? = nil, tsMs: Int64? = nil) -> [UInt8] {
+  public static func offline(bootId: Int64, reason: String? = nil, tsMs: Int64? = nil) -> [UInt8] {
     var w = JSONWriter()
     w.beginObject()
     w.field("state", "offline")
@@ -63,7 +63,7 @@ public struct Heartbeat {
 
   public var site: String
   public var seq: Int
-  public var bootId: Int
+  public var bootId: Int64
   public var uptimeS: Int
   public var tsMs: Int64
   public var clockSynced: Bool
@@ -80,7 +80,7 @@ public struct Heartbeat {
   public var door: String = "unknown"
   public var mains: String = "unknown"
 
-  public init(site: String, seq: Int, bootId: Int, uptimeS: Int, tsMs: Int64, clockSynced: Bool,
+  public init(site: String, seq: Int, bootId: Int64, uptimeS: Int, tsMs: Int64, clockSynced: Bool,
               configVersion: Int, broker: String, connects: Int, lastOutageS: Int) {
     self.site = site
     self.seq = seq

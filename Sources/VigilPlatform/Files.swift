@@ -86,15 +86,16 @@ public enum BootCounter {
   /// Increments and returns the counter stored at `path`. A missing file starts at 1. A damaged
   /// one cannot be trusted to be the highest number used, so the count restarts above any value
   /// it could have held: the wall clock in seconds, which only grows across reboots of a synced
-  /// box and is far above any real boot count.
-  public static func next(at path: String) throws(SystemError) -> Int {
-    var previous = 0
+  /// box and is far above any real boot count. 64 bits on every board: the wall clock in
+  /// seconds passes a 32-bit `Int` in 2038.
+  public static func next(at path: String) throws(SystemError) -> Int64 {
+    var previous: Int64 = 0
     if Files.exists(path) {
       let bytes = try Files.read(path, limit: 64)
       if let n = parse(bytes) {
         previous = n
       } else {
-        previous = Int(Clock.wallMs() / 1000)
+        previous = Clock.wallMs() / 1000
         Log.warning("boot counter \(path) is damaged; continuing from \(previous)")
       }
     }
@@ -103,13 +104,14 @@ public enum BootCounter {
     return next
   }
 
-  static func parse(_ bytes: [UInt8]) -> Int? {
-    var n = 0
+  /// At most 15 digits: never past what an Int64 (or a JSON number) holds.
+  static func parse(_ bytes: [UInt8]) -> Int64? {
+    var n: Int64 = 0
     var digits = 0
     for b in bytes {
       if b == 0x0A { break }
       guard b >= 0x30 && b <= 0x39, digits < 15 else { return nil }
-      n = n * 10 + Int(b - 0x30)
+      n = n * 10 + Int64(b - 0x30)
       digits += 1
     }
     return digits > 0 ? n : nil

@@ -240,7 +240,7 @@ public final class HTTPClient {
           // One buffer of the announced size, not a doubling series (16 KiB, then 32 KiB for a
           // 20 KB JPEG): fewer large blocks through the heap, and no copies.
           if t.body.capacity == 0 {
-            let announced = Int(vigil_curl_content_length(t.easy))
+            let announced = Int(clamping: vigil_curl_content_length(t.easy))
             if announced > 0 { t.body.reserveCapacity(min(announced, t.maxBytes)) }
           }
           t.body.append(contentsOf: UnsafeRawBufferPointer(start: d, count: count))

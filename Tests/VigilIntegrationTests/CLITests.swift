@@ -48,6 +48,15 @@ import Testing
     #expect(out.contains("heartbeat_s: must be an integer from 1 to 604800 (got -5"), "\(out)")
   }
 
+  /// Issue 15: a version past a 32-bit Int is refused naming the field on every board; the
+  /// armhf binary converts it without trapping.
+  @Test func checkConfigRefusesAVersionPastThirtyTwoBits() throws {
+    let url = try referenceSite { $0.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 3000000000") }
+    let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])
+    #expect(status == 1)
+    #expect(out.contains("version: must be an integer from 1 to 2147483647 (got 3000000000"), "\(out)")
+  }
+
   @Test func checkConfigRefusesAnUnknownKeyNamingIt() throws {
     let url = try referenceSite { $0.replacingOccurrences(of: "\"probe_s\": 10", with: "\"probe_s\": 10, \"colour\": \"red\"") }
     let (status, out) = Harness.run(Harness.vigilBinary, ["check-config", url.path])

@@ -55,6 +55,9 @@ struct RemoteConfigTests {
       (good.replacingOccurrences(of: "\"site_id\": \"\(site)\"", with: "\"site_id\": \"elsewhere\""), "site_id"),
       (siteConfig(version: 2, site: site, brokers: brokerEntry(broker.port), camerasLine: "cam9_power"),
        "cameras[0].power_line"),
+      // Past a 32-bit Int (issue 15): the same refusal on every board, never a trap.
+      (good.replacingOccurrences(of: "\"version\": 2", with: "\"version\": 3000000000"),
+       "version: must be an integer from 1 to 2147483647 (got 3000000000"),
     ]
     for (i, (doc, field)) in cases.enumerated() {
       let before = centre.messages("vigil/\(site)/config/state").count
@@ -63,7 +66,9 @@ struct RemoteConfigTests {
         $0.json?["status"] as? String == "rejected"
       }, "case \(i)")
       let error = state.json?["error"] as? String ?? ""
-      if !field.isEmpty { #expect(error.hasPrefix("\(field):"), "case \(i): \(error)") }
+      if !field.isEmpty {
+        #expect(error.hasPrefix(field.contains(":") ? field : "\(field):"), "case \(i): \(error)")
+      }
       #expect(await centre.waitFor("vigil/\(site)/event", within: 3) {
         $0.json?["kind"] as? String == "config_rejected" && ($0.json?["error"] as? String) == error
       } != nil)
@@ -267,6 +272,8 @@ struct RemoteConfigTests {
       (#"{"id":"c-1","line":"status"}"#, "c-1", true, "site \(site)"),
       (#"{"id":"c-2","line":"frobnicate now"}"#, "c-2", false, "unknown command"),
       (#"{"id":7,"line":"help"}"#, 7, true, "status"),
+      // Past a 32-bit Int (issue 15): answered with the same id on every board, never a trap.
+      (#"{"id":3e9,"line":"status"}"#, 3_000_000_000, true, "site \(site)"),
       (#"{"id":"c-4","line":"config"}"#, "c-4", true, "version 1"),
       (#"{"id":"c-5"}"#, "c-5", false, "needs a \"line\""),
       (#"{"line":"status"}"#, NSNull(), false, "needs an \"id\""),

@@ -300,6 +300,49 @@ struct SpoolTests {
       + "\(o.duplicates) duplicates")
   }
 
+  /// Files damaged on the card (a write cut short, a header whose length passes 2^31: what a
+  /// 32-bit board must read without trapping, issue 15) are set aside in quarantine/ at the
+  /// start, named in the log; the good message beside them is sent.
+  @Test func damagedSpoolFilesAreSetAsideAndTheRestIsSent() async throws {
+    let broker = try Broker()
+    let s = site("damaged")
+    let root = "vigil/\(s)"
+    let dir = Harness.tempDir("damaged")
+    let queue = dir.appendingPathComponent("spool/queue")
+    try FileManager.default.createDirectory(at: queue, withIntermediateDirectories: true)
+    func record(_ seq: UInt64, _ text: String) -> [UInt8] {
+      SpoolRecord(kind: .event, sequence: seq, captureMs: 1_700_000_000_000,
+                  topic: "\(root)/event", payload: Array(text.utf8)).encode()
+    }
+    func put(_ seq: UInt64, _ bytes: [UInt8]) throws {
+      try Data(bytes).write(to: queue.appendingPathComponent(
+        SpoolRecord.fileName(sequence: seq, kind: .event)))
+    }
+    try put(1, record(1, #"{"kind":"spooled_before","n":1}"#))
+    let whole = record(2, #"{"kind":"torn","n":2}"#)
+    try put(2, Array(whole[0..<(whole.count / 2)]))
+    var huge = record(3, #"{"kind":"huge","n":3}"#)
+    for k in 8..<12 { huge[k] = 0xFF }  // a payload of 4 GiB - 1 bytes
+    try put(3, huge)
+    let centre = try await Centre(port: broker.port)
+    let agent = try AgentProcess(config: testConfig(site: s, brokers: brokerEntry(broker.port)),
+                                 dir: dir)
+    try agent.start()
+    defer { agent.kill9() }
+    let good = await centre.waitFor("\(root)/event", within: 10) {
+      $0.json?["kind"] as? String == "spooled_before"
+    }
+    #expect(good != nil, "\(agent.log.text)")
+    #expect(agent.log.text.contains("2 files set aside in quarantine/"), "\(agent.log.text)")
+    let set = (try? FileManager.default.contentsOfDirectory(
+      atPath: queue.appendingPathComponent("quarantine").path)) ?? []
+    #expect(set.count == 2, "\(set)")
+    #expect(!centre.messages("\(root)/event").contains {
+      ["torn", "huge"].contains($0.json?["kind"] as? String ?? "")
+    })
+    #expect(agent.isRunning)
+  }
+
   /// A small quota during an outage: the oldest snapshots go, the newest stay, the drops are
   /// counted in the heartbeat and reported as a `spool_dropped` event, which is itself sent
   /// late and says so.
