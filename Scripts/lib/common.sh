@@ -7,9 +7,10 @@ export VIGIL_ROOT
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Debian packages every Script needs: the C libraries for both architectures (arm64 through
-# multiarch), the cross toolchain and qemu-user for the board binary, and the real broker and
-# clients the tests and the demo use; GStreamer's RTSP server for the fake camera's stream.
+# Debian packages every Script needs: the C libraries for the host and the boards (arm64 and
+# armhf through multiarch), the cross toolchains and qemu-user for the board binaries, and the
+# real broker and clients the tests and the demo use; GStreamer's RTSP server for the fake
+# camera's stream.
 VIGIL_PACKAGES=(
   pkg-config mosquitto mosquitto-clients openssl
   libmosquitto-dev libgpiod-dev gpiod libcjson-dev libcurl4-openssl-dev libsodium-dev
@@ -17,6 +18,9 @@ VIGIL_PACKAGES=(
   gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
   libmosquitto-dev:arm64 libgpiod-dev:arm64 libcjson-dev:arm64 libcurl4-openssl-dev:arm64
   libsodium-dev:arm64 libc-ares-dev:arm64 libssl-dev:arm64
+  gcc-arm-linux-gnueabihf binutils-arm-linux-gnueabihf libc6-dev-armhf-cross
+  libmosquitto-dev:armhf libgpiod-dev:armhf libcjson-dev:armhf libcurl4-openssl-dev:armhf
+  libsodium-dev:armhf libc-ares-dev:armhf libssl-dev:armhf
   picocom python3-pexpect
   python3-gi gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
@@ -29,11 +33,14 @@ ensure_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
-  if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' \
-     && ! dpkg --print-foreign-architectures | grep -qx arm64; then
-    say "adding the arm64 architecture (multiarch)"
-    dpkg --add-architecture arm64
-  fi
+  local a
+  for a in arm64 armhf; do
+    if printf '%s\n' "${missing[@]}" | grep -q ":$a\$" \
+       && ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+      say "adding the $a architecture (multiarch)"
+      dpkg --add-architecture "$a"
+    fi
+  done
   say "installing: ${missing[*]}"
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
