@@ -170,8 +170,9 @@ struct SpoolTests {
     let src = Harness.root.appendingPathComponent("Tests/Fixtures/slow-fsync.c").path
     // Under qemu-user (a static emulator, which no preload reaches) the guest's own loader
     // loads it: built for the guest.
-    let cc = Harness.vigilBinary.hasSuffix("qemu-vigil")
-      ? "/usr/bin/aarch64-linux-gnu-gcc" : "/usr/bin/gcc"
+    let cc = Harness.vigilBinary.hasSuffix("qemu-vigil") ? "/usr/bin/aarch64-linux-gnu-gcc"
+      : Harness.vigilBinary.hasSuffix("qemu-vigil-armv7") ? "/usr/bin/arm-linux-gnueabihf-gcc"
+      : "/usr/bin/gcc"
     let (built, gccOut) = Harness.run(cc, ["-shared", "-fPIC", "-O2", src, "-o", lib, "-ldl"])
     try #require(built == 0, "gcc: \(gccOut)")
     let broker = try Broker()
