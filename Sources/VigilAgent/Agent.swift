@@ -263,7 +263,13 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     for p in parts { p.acknowledged(mid: mid) }
   }
 
-  public func brokerMessage(topic: String, payload: [UInt8]) {
+  public func brokerMessage(topic: String, payload: [UInt8], size: Int) {
+    if size > payload.count {
+      for p in parts where p.oversized(topic: topic, bytes: size) { return }
+      Log.warning("message on \(topic) of \(size) bytes ignored: over the "
+        + "\(BrokerSession.maxPayloadBytes)-byte limit")
+      return
+    }
     for p in parts where p.received(topic: topic, payload: payload) { return }
     Log.debug("message on \(topic) not handled")
   }

@@ -18,6 +18,9 @@ protocol AgentPart: AnyObject {
   func selftest(into checks: inout [SelftestCheck])
   /// A message arrived on a subscribed topic; true when the part handled it.
   func received(topic: String, payload: [UInt8]) -> Bool
+  /// A message too large to copy (`BrokerSession.maxPayloadBytes`) arrived on a subscribed
+  /// topic; true when the part answered it.
+  func oversized(topic: String, bytes: Int) -> Bool
   /// A new configuration is in effect (reload or remote).
   func configChanged(from old: LoadedConfig)
   /// The agent is stopping; release lines and descriptors.
@@ -30,6 +33,7 @@ extension AgentPart {
   func acknowledged(mid: Int32) {}
   func fill(_ heartbeat: inout Heartbeat) {}
   func received(topic: String, payload: [UInt8]) -> Bool { false }
+  func oversized(topic: String, bytes: Int) -> Bool { false }
   func status(into lines: inout [String]) {}
   func selftest(into checks: inout [SelftestCheck]) {}
   func configChanged(from old: LoadedConfig) {}

@@ -54,7 +54,7 @@ final class Commands {
     for b in line.utf8 where b < 0x20 && b != 0x09 || b == 0x7F {
       return .fail("line holds control characters")
     }
-    let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { String($0) }
+    let words = CommandWords.split(line)
     guard let name = words.first else { return .fail("empty command; try \"help\"") }
     guard let entry = entries.first(where: { $0.name == name }) else {
       return .fail("unknown command \"\(name)\"; try \"help\"")

@@ -26,7 +26,7 @@ public enum ConfigFile {
   /// Refused with every problem found, the board file's among them.
   public static func validate(_ bytes: [UInt8], path: String) throws(ConfigError) -> LoadedConfig {
     let document: JSONValue
-    do { document = try JSON.parse(bytes) } catch { throw ConfigError("", error.message) }
+    do { document = try JSON.parse(bytes) } catch { throw ConfigError(error) }
     let problems = ConfigProblems()
     let config = Config.read(document, baseDir: Paths.directory(of: path), problems: problems)
     var board: BoardFile? = nil

@@ -14,7 +14,9 @@ final class RemoteConfig: AgentPart {
   private var lastState: [UInt8]?
   /// Payloads already refused, so a retained document coming back on every reconnect is
   /// refused once, not reported again and again.
-  private var refusedPayload: [UInt8]?
+  /// The last refused document, by size and checksum (not a copy: it may be 256 KiB), so the
+  /// retained copy that comes back on every reconnect is refused again without work.
+  private var refused: (size: Int, crc: UInt32)?
   /// A version rolled back stays refused until a higher one arrives (kept on disk).
   private var rolledBackVersion: Int
 
@@ -93,6 +95,16 @@ final class RemoteConfig: AgentPart {
     return true
   }
 
+  /// A document past `BrokerSession.maxPayloadBytes` (256 KiB) is refused from its size, never
+  /// copied; the same size again (the retained copy on a reconnect) is ignored.
+  func oversized(topic: String, bytes: Int) -> Bool {
+    guard topic == "\(agent.topicRoot)/config/set" else { return false }
+    if let r = refused, r.size == bytes, r.crc == 0 { return true }
+    refuse([], size: bytes, version: nil, ConfigError(
+      "", "document of \(bytes) bytes refused: at most \(BrokerSession.maxPayloadBytes)"))
+    return true
+  }
+
   func status(into lines: inout [String]) {
     if case .pending(let v, _, _) = confirm.state {
       lines.append("config version \(v) PENDING confirmation")
@@ -102,12 +114,12 @@ final class RemoteConfig: AgentPart {
   // MARK: handling a document
 
   private func handle(_ payload: [UInt8]) {
-    if let r = refusedPayload, r == payload {
+    if let r = refused, r.size == payload.count, r.crc == CRC32C.checksum(payload) {
       Log.debug("config document refused before arrived again; ignored")
       return
     }
     let running = agent.loaded
-    let doc: [UInt8]
+    let doc: RemoteDocument.Unwrapped
     let merged: JSONValue
     let next: LoadedConfig
     do throws(ConfigError) {
@@ -116,10 +128,12 @@ final class RemoteConfig: AgentPart {
         decodeBase64: { Signature.fromBase64($0) },
         verify: { d, s in Signature.verify(d, signature: s, publicKeys: running.config.trustedKeys) })
       let value: JSONValue
-      do { value = try JSON.parse(doc) } catch { throw ConfigError("", error.message) }
+      do { value = try JSON.parse(doc.doc) } catch { throw ConfigError(error) }
+      if doc.signed { try RemoteDocument.checkSignedSite(value, siteId: running.config.siteId) }
       merged = try RemoteDocument.merge(value, running: running.document)
       next = try ConfigFile.validate(merged.encoded(), path: running.path)
       try RemoteDocument.checkLocalFields(next.config, running: running.config)
+      if !doc.signed { try RemoteDocument.checkUnsignedChanges(next.config, running: running.config) }
     } catch {
       refuse(payload, version: versionOf(payload), error)
       return
@@ -156,8 +170,9 @@ final class RemoteConfig: AgentPart {
     return nil
   }
 
-  private func refuse(_ payload: [UInt8], version: Int?, _ problem: ConfigError) {
-    refusedPayload = payload
+  private func refuse(_ payload: [UInt8], size: Int? = nil, version: Int?,
+                      _ problem: ConfigError) {
+    refused = (size ?? payload.count, payload.isEmpty ? 0 : CRC32C.checksum(payload))
     let error = problem.message
     Log.warning("config document refused: \(problem.summary)")
     publishState(Self.state(version: version, status: "rejected", error: error, problems: problem))
@@ -289,9 +304,17 @@ final class RemoteCommands: AgentPart {
     guard topic == "\(agent.topicRoot)/cmd" else { return false }
     var id: JSONValue = .null
     let result: CommandResult
+    var parsed: JSONValue? = nil
+    var notObject = "request must be a JSON object {\"id\":…,\"line\":…}"
+    if payload.count <= 4096 {
+      do { parsed = try JSON.parse(payload) } catch {
+        // A value JSON parsing refuses (`{"id":1e472}`: past a double) is named.
+        if !error.reason.isEmpty { notObject = "request refused: " + error.message }
+      }
+    }
     if payload.count > 4096 {
-      result = .fail("request too large (at most 4096 bytes)")
-    } else if let request = try? JSON.parse(payload), case .object = request {
+      result = .fail("request of \(payload.count) bytes too large (at most 4096 bytes)")
+    } else if let request = parsed, case .object = request {
       if let v = request["id"] {
         switch v {
         case .string, .number: id = v
@@ -316,8 +339,20 @@ final class RemoteCommands: AgentPart {
         result = .fail("request needs a \"line\" (a string)")
       }
     } else {
-      result = .fail("request must be a JSON object {\"id\":…,\"line\":…}")
+      result = .fail(notObject)
     }
+    answer(id, result)
+    return true
+  }
+
+  /// A request past the copy limit: refused from its size (its id is never read).
+  func oversized(topic: String, bytes: Int) -> Bool {
+    guard topic == "\(agent.topicRoot)/cmd" else { return false }
+    answer(.null, .fail("request of \(bytes) bytes too large (at most 4096 bytes)"))
+    return true
+  }
+
+  private func answer(_ id: JSONValue, _ result: CommandResult) {
     var w = JSONWriter()
     w.beginObject()
     w.key("id")
@@ -326,6 +361,5 @@ final class RemoteCommands: AgentPart {
     w.field("output", result.output)
     w.endObject()
     agent.session.publish("\(agent.topicRoot)/cmd/result", w.bytes, qos: 1, retain: false)
-    return true
   }
 }

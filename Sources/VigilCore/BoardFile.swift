@@ -30,7 +30,7 @@ public struct BoardFile: Equatable {
   /// every problem found.
   public static func parse(_ bytes: [UInt8], baseDir: String) throws(ConfigError) -> BoardFile {
     let doc: JSONValue
-    do { doc = try JSON.parse(bytes) } catch { throw ConfigError("", error.message) }
+    do { doc = try JSON.parse(bytes) } catch { throw ConfigError(error) }
     let problems = ConfigProblems()
     let board = read(doc, baseDir: baseDir, problems)
     try problems.check()

@@ -96,7 +96,7 @@ public struct Config: Equatable {
   /// Parses a document. `baseDir` is the folder relative paths are taken from (the config file's).
   public static func parse(_ bytes: [UInt8], baseDir: String) throws(ConfigError) -> Config {
     let doc: JSONValue
-    do { doc = try JSON.parse(bytes) } catch { throw ConfigError("", error.message) }
+    do { doc = try JSON.parse(bytes) } catch { throw ConfigError(error) }
     return try parse(doc, baseDir: baseDir)
   }
 

@@ -16,6 +16,12 @@ public struct ConfigError: Error, Equatable {
     self.reason = reason
   }
 
+  /// A document that is not JSON (the field empty), or holds a value JSON parsing refuses
+  /// (`heartbeat_s: is a number out of range`).
+  public init(_ e: JSONParseError) {
+    self.init(e.field, e.reason.isEmpty ? e.message : e.reason)
+  }
+
   /// One line for a person: `brokers[1].port: must be an integer from 1 to 65535 (got 0)`.
   public var message: String { field.isEmpty ? reason : "\(field): \(reason)" }
 

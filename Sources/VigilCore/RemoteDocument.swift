@@ -5,23 +5,32 @@ public enum RemoteDocument {
   /// Identity and trust stay on the box: a remote document leaves them as they are. One that
   /// omits them keeps the running values; one that changes them is refused.
   public static let localOnlyTopKeys = ["site_id", "trusted_keys", "board"]
-  public static let localOnlyNested = [("spool", "dir"), ("console", "device")]
+  /// `console.lockout_s` too: a document that set it to 1 s would undo the PIN's protection.
+  public static let localOnlyNested = [("spool", "dir"), ("console", "device"),
+                                       ("console", "lockout_s")]
+
+  /// A document out of its envelope, and whether a trusted key signed it.
+  public struct Unwrapped {
+    public var doc: [UInt8]
+    public var signed: Bool
+  }
 
   /// Unwraps `{"doc": base64(JSON), "sig": base64(Ed25519)}` or takes a plain document.
-  /// With trusted keys, only an envelope signed by one of them is accepted.
+  /// With trusted keys, only an envelope signed by one of them is accepted. Without, an
+  /// envelope is taken unverified: it counts as unsigned.
   public static func unwrap(
     _ payload: [UInt8], trusted: Bool, decodeBase64: (String) -> [UInt8]?,
     verify: (_ doc: [UInt8], _ sig: [UInt8]) -> Bool
-  ) throws(ConfigError) -> [UInt8] {
+  ) throws(ConfigError) -> Unwrapped {
     let value: JSONValue
-    do { value = try JSON.parse(payload) } catch { throw ConfigError("", error.message) }
+    do { value = try JSON.parse(payload) } catch { throw ConfigError(error) }
     guard case .object(let members) = value else {
       throw ConfigError("", "must be a JSON object, not \(value.typeName)")
     }
     let isEnvelope = members.contains { $0.name == "doc" } || members.contains { $0.name == "sig" }
     if !isEnvelope {
       if trusted { throw ConfigError("sig", "unsigned document refused: trusted_keys is set") }
-      return payload
+      return Unwrapped(doc: payload, signed: false)
     }
     if members.count != 2 {
       throw ConfigError("", "an envelope has exactly the keys \"doc\" and \"sig\"")
@@ -36,7 +45,39 @@ public enum RemoteDocument {
     if trusted && !verify(doc, sig) {
       throw ConfigError("sig", "signature does not match any trusted key")
     }
-    return doc
+    return Unwrapped(doc: doc, signed: trusted)
+  }
+
+  /// A signed document names the site it was signed for: without that, one site's signed
+  /// document would replay on every site of the district.
+  public static func checkSignedSite(_ doc: JSONValue, siteId: String) throws(ConfigError) {
+    guard let named = doc["site_id"] else {
+      throw ConfigError("site_id", "a signed document must name its site (\"\(siteId)\"); this one names none")
+    }
+    if named.stringValue != siteId {
+      throw ConfigError("site_id", "the document was signed for another site, not \"\(siteId)\"")
+    }
+  }
+
+  /// What only a signed document may change: the technician's PIN, and the uplink's trust (a
+  /// broker without TLS where the site used TLS, or another CA). On a site without trusted
+  /// keys any publisher on the broker could otherwise set a PIN it knows, or move the site to a
+  /// broker of its own in plain text.
+  public static func checkUnsignedChanges(_ next: Config, running: Config) throws(ConfigError) {
+    if let pin = next.console?.pinHash, pin != running.console?.pinHash {
+      throw ConfigError("console.pin_hash", "is changed only by a signed document")
+    }
+    var cas: [String] = []
+    for b in running.brokers { if let t = b.tls { cas.append(t.caFile) } }
+    if cas.isEmpty { return }
+    for (i, b) in next.brokers.enumerated() {
+      guard let t = b.tls else {
+        throw ConfigError("brokers[\(i)].tls", "the site uses TLS: a broker without it is set only by a signed document")
+      }
+      if !cas.contains(t.caFile) {
+        throw ConfigError("brokers[\(i)].tls.ca_file", "another CA is set only by a signed document")
+      }
+    }
   }
 
   /// Fills local-only fields the document leaves out from `running`, and refuses a document that
@@ -92,6 +133,7 @@ public enum RemoteDocument {
     else if next.board != running.board { changed = "board" }
     else if next.spool.dir != running.spool.dir { changed = "spool.dir" }
     else if next.console?.device != running.console?.device { changed = "console.device" }
+    else if next.console?.lockoutS != running.console?.lockoutS { changed = "console.lockout_s" }
     else { changed = nil }
     if let field = changed {
       throw ConfigError(field, "is set on the box only; a remote document must leave it as it is")

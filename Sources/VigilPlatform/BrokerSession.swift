@@ -11,7 +11,9 @@ public protocol BrokerSessionDelegate: AnyObject {
   func brokerLost(_ reason: String)
   /// The broker acknowledged the QoS 1 message with this id (PUBACK).
   func brokerAcknowledged(mid: Int32)
-  func brokerMessage(topic: String, payload: [UInt8])
+  /// A message on a subscribed topic. One over `BrokerSession.maxPayloadBytes` is not copied:
+  /// `payload` is empty and `size` says how large it was.
+  func brokerMessage(topic: String, payload: [UInt8], size: Int)
 }
 
 /// The uplink: libmosquitto driven from Vigil's own poll loop (its socket polled, POLLOUT asked
@@ -58,8 +60,12 @@ public final class BrokerSession {
     case connack(Int32)
     case disconnected(Int32)
     case acknowledged(Int32)
-    case message(String, [UInt8])
+    case message(String, [UInt8], Int)
   }
+
+  /// The largest payload copied out of libmosquitto (a remote document's limit, 256 KiB): a
+  /// larger one, such as a 16 MB retained `config/set`, is refused from its size alone.
+  public static let maxPayloadBytes = 256 * 1024
   private var pending: [Pending] = []
 
   private static var libraryReady = false
@@ -288,10 +294,11 @@ public final class BrokerSession {
     mosquitto_message_callback_set(c) { _, obj, msg in
       guard let s = BrokerSession.owner(obj), let m = msg, let t = m.pointee.topic else { return }
       var payload: [UInt8] = []
-      if let p = m.pointee.payload, m.pointee.payloadlen > 0 {
-        payload = Array(UnsafeRawBufferPointer(start: p, count: Int(m.pointee.payloadlen)))
+      let size = Int(m.pointee.payloadlen)
+      if let p = m.pointee.payload, size > 0, size <= BrokerSession.maxPayloadBytes {
+        payload = Array(UnsafeRawBufferPointer(start: p, count: size))
       }
-      s.pending.append(.message(String(cString: t), payload))
+      s.pending.append(.message(String(cString: t), payload, size))
     }
     return c
   }
@@ -354,8 +361,8 @@ public final class BrokerSession {
         }
       case .acknowledged(let mid):
         delegate?.brokerAcknowledged(mid: mid)
-      case .message(let topic, let payload):
-        delegate?.brokerMessage(topic: topic, payload: payload)
+      case .message(let topic, let payload, let size):
+        delegate?.brokerMessage(topic: topic, payload: payload, size: size)
       }
     }
     if let c = client, let w = socketWatch {

@@ -34,6 +34,8 @@ import Testing
     (#"{"version": 2, "spool": {"dir": "/tmp"}}"#, "spool.dir"),
     (#"{"version": 2, "console": {"device": "/dev/ttyUSB0", "pin_hash": "$argon2id$x"}}"#,
      "console.device"),
+    (#"{"version": 2, "console": {"device": "/dev/ttyS0", "pin_hash": "$argon2id$x", "lockout_s": 1}}"#,
+     "console.lockout_s"),
   ])
   func changingALocalFieldIsRefused(_ text: String, _ field: String) {
     do {
@@ -54,7 +56,10 @@ import Testing
     let doc = Array(#"{"version": 2}"#.utf8)
     let env = Array(#"{"doc": "\#(Data(doc).base64EncodedString())", "sig": "\#(Data(repeating: 7, count: 64).base64EncodedString())"}"#.utf8)
     // Trusted keys and a good signature: the inner document.
-    #expect(try RemoteDocument.unwrap(env, trusted: true, decodeBase64: b64, verify: { _, _ in true }) == doc)
+    let signed = try RemoteDocument.unwrap(env, trusted: true, decodeBase64: b64, verify: { _, _ in true })
+    #expect(signed.doc == doc && signed.signed)
+    // No trusted keys: an envelope is taken, unverified, and counts as unsigned.
+    #expect(try RemoteDocument.unwrap(env, trusted: false, decodeBase64: b64, verify: { _, _ in true }).signed == false)
     // A bad signature, or none, is refused naming sig.
     #expect(throws: ConfigError.self) {
       try RemoteDocument.unwrap(env, trusted: true, decodeBase64: b64, verify: { _, _ in false })
@@ -64,7 +69,8 @@ import Testing
       Issue.record("unsigned accepted")
     } catch { #expect(error.field == "sig") }
     // No trusted keys: a plain document passes as it is.
-    #expect(try RemoteDocument.unwrap(doc, trusted: false, decodeBase64: b64, verify: { _, _ in false }) == doc)
+    let plain = try RemoteDocument.unwrap(doc, trusted: false, decodeBase64: b64, verify: { _, _ in false })
+    #expect(plain.doc == doc && !plain.signed)
     // Malformed envelopes.
     for bad in [#"{"doc": "!!!", "sig": "AA=="}"#, #"{"doc": 5, "sig": "AA=="}"#,
                 #"{"doc": "e30=", "sig": "AA==", "x": 1}"#, #"{"doc": "e30="}"#, "[1]", "nope"] {
@@ -72,6 +78,57 @@ import Testing
         try RemoteDocument.unwrap(Array(bad.utf8), trusted: true, decodeBase64: b64, verify: { _, _ in true })
       }
     }
+  }
+}
+
+/// Issue 18: a signed document is bound to its site; the PIN and the uplink's trust change only
+/// by a signed one.
+@Suite struct DocumentTrustTests {
+  func doc(_ s: String) throws -> JSONValue { try JSON.parse(s) }
+
+  @Test func aSignedDocumentMustNameThisSite() throws {
+    try RemoteDocument.checkSignedSite(try doc(#"{"site_id": "s1"}"#), siteId: "s1")
+    #expect(throws: ConfigError("site_id", "a signed document must name its site (\"s1\"); this one names none")) {
+      try RemoteDocument.checkSignedSite(try doc(#"{"version": 2}"#), siteId: "s1")
+    }
+    #expect(throws: ConfigError("site_id", "the document was signed for another site, not \"s1\"")) {
+      try RemoteDocument.checkSignedSite(try doc(#"{"site_id": "s2"}"#), siteId: "s1")
+    }
+    #expect(throws: ConfigError.self) {
+      try RemoteDocument.checkSignedSite(try doc(#"{"site_id": 7}"#), siteId: "s1")
+    }
+  }
+
+  let hash = "$argon2id$v=19$m=4096,t=3,p=1$RLAnI/Z/VnStZuklVOAHEA$aJstFN4PVFW2ipytsjRlY4EvNkjpAkfdRiOAf2d8D0Y"
+  let other = "$argon2id$v=19$m=4096,t=3,p=1$NRx1sQb9eHfqAhPoFZatpg$s0Sg9HmqJ+blw7XQHMSp169zGf5ow1ZI4js55D2Spm0"
+
+  func config(pin: String? = nil, brokers: String = #"{"host": "10.0.0.1", "tls": {"ca_file": "/etc/vigil/ca.pem"}}"#)
+    throws -> Config
+  {
+    var text = #"{"version": 1, "site_id": "s1", "brokers": ["# + brokers + "]"
+    if let p = pin { text += #", "console": {"device": "/dev/ttyS0", "pin_hash": "\#(p)"}"# }
+    return try Config.parse(Array((text + "}").utf8), baseDir: "/etc/vigil")
+  }
+
+  @Test func anUnsignedDocumentKeepsThePINAndTheUplinksTrust() throws {
+    let running = try config(pin: hash)
+    try RemoteDocument.checkUnsignedChanges(try config(pin: hash), running: running)
+    #expect(throws: ConfigError("console.pin_hash", "is changed only by a signed document")) {
+      try RemoteDocument.checkUnsignedChanges(try self.config(pin: self.other), running: running)
+    }
+    #expect(throws: ConfigError("brokers[0].tls", "the site uses TLS: a broker without it is set only by a signed document")) {
+      try RemoteDocument.checkUnsignedChanges(try self.config(pin: self.hash, brokers: #"{"host": "10.6.6.6"}"#), running: running)
+    }
+    #expect(throws: ConfigError("brokers[0].tls.ca_file", "another CA is set only by a signed document")) {
+      try RemoteDocument.checkUnsignedChanges(try self.config(
+        pin: self.hash, brokers: #"{"host": "10.0.0.1", "tls": {"ca_file": "/tmp/evil-ca.pem"}}"#), running: running)
+    }
+    // A site without TLS may be moved between plain brokers (nothing to lose), and a new TLS
+    // broker under the same CA is fine.
+    let plain = try config(brokers: #"{"host": "10.0.0.1"}"#)
+    try RemoteDocument.checkUnsignedChanges(try config(brokers: #"{"host": "10.0.0.2"}"#), running: plain)
+    try RemoteDocument.checkUnsignedChanges(try config(
+      pin: hash, brokers: #"{"host": "10.0.0.9", "tls": {"ca_file": "/etc/vigil/ca.pem"}}"#), running: running)
   }
 }
 

@@ -543,6 +543,18 @@ final class AgentProcess {
 }
 
 /// A config document for tests, with short intervals.
+extension Harness {
+  /// Private dirty memory of a process in KiB (`/proc/PID/smaps_rollup`), 0 when unreadable.
+  static func privateDirtyKiB(_ pid: Int32) -> Int {
+    let text = (try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)) ?? ""
+    var total = 0
+    for line in text.split(separator: "\n") where line.hasPrefix("Private_Dirty:") {
+      total += Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+    return total
+  }
+}
+
 func testConfig(site: String = "t-\(UUID().uuidString.prefix(6).lowercased())",
                 brokers: String, heartbeat: Int = 1, keepalive: Int = 5,
                 spoolDir: String = "spool", extra: String = "") -> String {

@@ -18,19 +18,21 @@ struct RemoteConfigTests {
     """
   }
 
-  func startSite(_ site: String, broker: Broker, trustedKeys: String = "[]", extra: String = "")
+  /// `via`: the port the agent connects to (a `Link` in front of the broker), if not the broker's.
+  func startSite(_ site: String, broker: Broker, trustedKeys: String = "[]", extra: String = "",
+                 via: Int? = nil, centreExtra: [String] = [])
     async throws -> (AgentProcess, Centre)
   {
     let agent = try AgentProcess(
-      config: siteConfig(site: site, brokers: brokerEntry(broker.port), trustedKeys: trustedKeys,
-                         extra: extra))
+      config: siteConfig(site: site, brokers: brokerEntry(via ?? broker.port),
+                         trustedKeys: trustedKeys, extra: extra))
     try """
       {"name": "test", "driver": "sim", "dir": "sim",
        "lines": {"cam1_power": {"direction": "input"}, "cam1_relay": {"direction": "output"}}}
       """.write(to: agent.dir.appendingPathComponent("board.json"), atomically: true, encoding: .utf8)
     try FileManager.default.createDirectory(
       at: agent.dir.appendingPathComponent("sim"), withIntermediateDirectories: true)
-    let centre = try await Centre(port: broker.port)
+    let centre = try await Centre(port: broker.port, extra: centreExtra)
     try agent.start()
     #expect(await centre.waitFor("vigil/\(site)/heartbeat", within: 10) != nil, "\(agent.log.text)")
     return (agent, centre)
@@ -126,7 +128,76 @@ struct RemoteConfigTests {
     }, "\(agent.log.text)")
     let error = state.json?["error"] as? String ?? ""
     #expect(error.hasPrefix("console.pin_hash: asks Argon2 for m=1048576 KiB"), "\(error)")
+    // Issue 18: on a site without trusted keys, an unsigned document that sets another PIN
+    // (one the sender knows) is refused, however good its hash.
+    let known = Self.otherPinHash
+    let n = centre.messages("vigil/\(site)/config/state").count
+    centre.publish("vigil/\(site)/config/set",
+                   siteConfig(version: 3, site: site, brokers: brokerEntry(broker.port),
+                              extra: console(known)))
+    let pin = try #require(await centre.waitFor("vigil/\(site)/config/state", within: 5, after: n) {
+      $0.json?["status"] as? String == "rejected"
+    }, "\(agent.log.text)")
+    #expect(pin.json?["error"] as? String == "console.pin_hash: is changed only by a signed document",
+            "\(pin.text)")
     #expect(await lastHeartbeatVersion(centre, site) == 1)
+  }
+
+  /// A second PIN's hash within the preset (`vigil pin-hash` of 135790).
+  static let otherPinHash: String = {
+    let (status, out) = Harness.run(Harness.vigilBinary, ["pin-hash"], stdin: "135790\n")
+    return status == 0 ? out.trimmingCharacters(in: .whitespacesAndNewlines) : "pin-hash failed: \(out)"
+  }()
+
+  /// Issue 18: with trusted keys, a signed document is bound to its site (one without
+  /// `site_id`, or for another site, is refused), its PIN hash is bounded like any other, and a
+  /// signed one may change the PIN.
+  @Test func signedDocumentsAreBoundToTheirSite() async throws {
+    let broker = try Broker()
+    let site = "t-rc-bound"
+    let keys = Harness.tempDir("boundkeys")
+    let prefix = keys.appendingPathComponent("centre").path
+    let (k, kout) = Harness.run(Harness.centreBinary, ["keygen", prefix])
+    try #require(k == 0, "\(kout)")
+    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let console = { (hash: String) in
+      ", \"console\": {\"device\": \"/dev/vigil-test-absent\", \"pin_hash\": \"\(hash)\"}"
+    }
+    let (agent, centre) = try await startSite(site, broker: broker, trustedKeys: "[\"\(pub)\"]",
+                                              extra: console(ConsoleSite.pinHash))
+    defer { agent.kill9() }
+    func signed(_ doc: String) throws -> String {
+      let file = keys.appendingPathComponent("doc-\(UUID().uuidString.prefix(6)).json")
+      try doc.write(to: file, atomically: true, encoding: .utf8)
+      let (st, out) = Harness.run(Harness.centreBinary, ["sign", "--key", prefix + ".key", file.path])
+      #expect(st == 0, "\(out)")
+      return out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    func outcome(_ payload: String) async -> [String: Any]? {
+      let n = centre.messages("vigil/\(site)/config/state").count
+      centre.publish("vigil/\(site)/config/set", payload)
+      return await centre.waitFor("vigil/\(site)/config/state", within: 8, after: n) {
+        ["rejected", "applied"].contains($0.json?["status"] as? String ?? "")
+      }?.json
+    }
+    let brokers = "\"brokers\": [\(brokerEntry(broker.port))]"
+    let noSite = await outcome(try signed("{\"version\": 2, \(brokers)}"))
+    #expect(noSite?["error"] as? String
+      == "site_id: a signed document must name its site (\"\(site)\"); this one names none", "\(noSite ?? [:])")
+    let elsewhere = await outcome(try signed("{\"version\": 2, \"site_id\": \"t-rc-other\", \(brokers)}"))
+    #expect(elsewhere?["error"] as? String
+      == "site_id: the document was signed for another site, not \"\(site)\"", "\(elsewhere ?? [:])")
+    let costly = await outcome(try signed(siteConfig(
+      version: 2, site: site, brokers: brokerEntry(broker.port), trustedKeys: "[\"\(pub)\"]",
+      extra: console(CLITests.gibibyteHash))))
+    #expect((costly?["error"] as? String ?? "").hasPrefix("console.pin_hash: asks Argon2 for m=1048576 KiB"),
+            "\(costly ?? [:])")
+    #expect(await lastHeartbeatVersion(centre, site) == 1)
+    let newPin = await outcome(try signed(siteConfig(
+      version: 2, site: site, brokers: brokerEntry(broker.port), trustedKeys: "[\"\(pub)\"]",
+      extra: console(Self.otherPinHash))))
+    #expect(newPin?["status"] as? String == "applied", "\(newPin ?? [:])\n\(agent.log.text)")
   }
 
   @Test func aHigherVersionIsAppliedAndAnOlderOneRefused() async throws {
@@ -227,7 +298,7 @@ struct RemoteConfigTests {
     let mode = try FileManager.default.attributesOfItem(atPath: prefix + ".key")[.posixPermissions] as? Int
     #expect(mode == 0o600)
     let (agent, centre) = try await startSite(site, broker: broker, trustedKeys: "[\"\(pub)\"]")
-    let v2 = #"{"version": 2, "heartbeat_s": 1, "brokers": [\#(brokerEntry(broker.port))]}"#
+    let v2 = #"{"version": 2, "site_id": "\#(site)", "heartbeat_s": 1, "brokers": [\#(brokerEntry(broker.port))]}"#
     // Unsigned: refused.
     centre.publish("vigil/\(site)/config/set", v2)
     let r1 = await centre.waitFor("vigil/\(site)/config/state", within: 5) {
@@ -264,6 +335,62 @@ struct RemoteConfigTests {
     #expect(await lastHeartbeatVersion(centre, site) == 2)
   }
 
+  /// Issue 18: a 16 MB retained `config/set` is refused from its size, never copied; heartbeats
+  /// go on throughout; the retained copy that comes back on a reconnect is ignored; the agent's
+  /// memory is back where it was.
+  @Test func aHugeRetainedDocumentIsRefusedFromItsSize() async throws {
+    let broker = try Broker()
+    let link = try Link(to: broker.port)
+    let site = "t-rc-huge"
+    // The centre does not read the 16 MB back itself (`mosquitto_sub -T`).
+    let (agent, centre) = try await startSite(site, broker: broker, via: link.port,
+                                              centreExtra: ["-T", "vigil/\(site)/config/set"])
+    defer { agent.kill9() }
+    try await Task.sleep(nanoseconds: 2_000_000_000)
+    let before = Harness.privateDirtyKiB(agent.pid)
+    let file = agent.dir.appendingPathComponent("huge.json")
+    var huge = Data(#"{"version": 2, "pad": ""#.utf8)
+    huge.append(Data(repeating: 0x61, count: 16 * 1024 * 1024 - huge.count - 2))
+    huge.append(Data(#""}"#.utf8))
+    try huge.write(to: file)
+    let beats = centre.messages("vigil/\(site)/heartbeat").count
+    let sentAt = Date()
+    Harness.run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-r",
+                                           "-t", "vigil/\(site)/config/set", "-f", file.path])
+    let state = try #require(await centre.waitFor("vigil/\(site)/config/state", within: 10) {
+      $0.json?["status"] as? String == "rejected"
+    }, "\(agent.log.text)")
+    #expect(state.json?["error"] as? String == "document of 16777216 bytes refused: at most 262144",
+            "\(state.text)")
+    // Heartbeats every second throughout, none missed.
+    try await Task.sleep(nanoseconds: 4_000_000_000)
+    let seqs = centre.messages("vigil/\(site)/heartbeat")[beats...].compactMap { $0.json?["seq"] as? Int }
+    let span = Date().timeIntervalSince(sentAt)
+    #expect(seqs.count >= Int(span) - 1 && seqs == Array((seqs.first ?? 0)..<((seqs.first ?? 0) + seqs.count)),
+            "\(seqs) in \(span) s")
+    // A reconnect brings the retained copy back: ignored from its size (no second
+    // config_rejected); the retained state the agent repeats on connecting is the same refusal.
+    let states = centre.messages("vigil/\(site)/config/state").count
+    let back = centre.messages("vigil/\(site)/status").count
+    try link.set(.down)
+    try await Task.sleep(nanoseconds: 1_500_000_000)
+    try link.set(.up)
+    #expect(await centre.waitFor("vigil/\(site)/status", within: 15, after: back) {
+      $0.json?["state"] as? String == "online"
+    } != nil, "\(agent.log.text)")
+    try await Task.sleep(nanoseconds: 2_000_000_000)
+    #expect(centre.messages("vigil/\(site)/config/state")[states...].allSatisfy {
+      $0.json?["error"] as? String == "document of 16777216 bytes refused: at most 262144"
+    })
+    #expect(centre.events("vigil/\(site)", "config_rejected").count == 1)
+    #expect(agent.log.text.components(separatedBy: "config document refused").count == 2,
+            "\(agent.log.text)")
+    let after = Harness.privateDirtyKiB(agent.pid)
+    #expect(after <= before + 1024, "private dirty \(before) KiB before, \(after) KiB after")
+    print("huge document: private dirty \(before) KiB before, \(after) KiB after; heartbeats \(seqs)")
+    #expect(agent.isRunning)
+  }
+
   @Test func commandsAnswerOnCmdResult() async throws {
     let broker = try Broker()
     let site = "t-rc-cmd"
@@ -274,6 +401,9 @@ struct RemoteConfigTests {
       (#"{"id":7,"line":"help"}"#, 7, true, "status"),
       // Past a 32-bit Int (issue 15): answered with the same id on every board, never a trap.
       (#"{"id":3e9,"line":"status"}"#, 3_000_000_000, true, "site \(site)"),
+      // Past a double (issue 18): refused naming the field, in a result that is JSON.
+      (#"{"id":1e472,"line":"status"}"#, NSNull(), false, "request refused: id: is a number out of range"),
+      (#"{"id":"c-8","line":"status \u0000"}"#, NSNull(), false, "line: must not contain U+0000"),
       (#"{"id":"c-4","line":"config"}"#, "c-4", true, "version 1"),
       (#"{"id":"c-5"}"#, "c-5", false, "needs a \"line\""),
       (#"{"line":"status"}"#, NSNull(), false, "needs an \"id\""),
