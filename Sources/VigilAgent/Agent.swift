@@ -227,6 +227,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
       broker: session.currentBroker.label, connects: session.connects,
       lastOutageS: session.lastOutageS)
     hb.cameras = config.cameras.map { Heartbeat.Camera(id: $0.id) }
+    hb.trust = config.trustedKeys.isEmpty ? "unsigned" : "signed"
     for p in parts { p.fill(&hb) }
     return hb
   }
@@ -266,8 +267,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   public func brokerMessage(topic: String, payload: [UInt8], size: Int) {
     if size > payload.count {
       for p in parts where p.oversized(topic: topic, bytes: size) { return }
-      Log.warning("message on \(topic) of \(size) bytes ignored: over the "
-        + "\(BrokerSession.maxPayloadBytes)-byte limit")
+      Log.warning("message on " + topic + " of " + String(size)
+        + " bytes ignored: over the 262144-byte limit")
       return
     }
     for p in parts where p.received(topic: topic, payload: payload) { return }

@@ -120,6 +120,10 @@ public enum CLI {
       let board = loaded.board.map { " board \"\($0.name)\" (\($0.lines.count) lines)," } ?? ""
       out("\(path): valid: site \(c.siteId), version \(c.version),\(board) "
         + "\(c.cameras.count) cameras, \(c.brokers.count) brokers")
+      if c.trustedKeys.isEmpty {
+        err("\(path): warning: no trusted_keys: anyone who can publish on the broker may "
+          + "configure this site and switch its cameras (see \"For the centre\" in the README)")
+      }
       return 0
     } catch {
       // Every problem, one line each, so the installer fixes the file in one go.

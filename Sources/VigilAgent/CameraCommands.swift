@@ -107,6 +107,11 @@ extension CameraWatch {
     guard line.direction == .output else {
       return .fail("\(name) is an input: only outputs can be set")
     }
+    // Any output, a relay among them, from the serial console only: someone at the box.
+    guard origin == .console else {
+      return .fail("gpio outputs are set only at the serial console; from the centre use "
+        + "\"relay CAM on|off|cycle\", which is held to limits")
+    }
     let on = args[1] == "1"
     // A camera's relay goes through the camera, so its state and policy know.
     if let cam = cameras.first(where: { $0.config.relayLine == name }) {
@@ -153,12 +158,23 @@ extension CameraWatch {
     guard cabinet.driver != nil else { return .fail(cabinet.boardError ?? "the board is not open") }
     if args[1] != "cycle" { return switchRelay(cam, args[1] == "on", origin) }
     let t = now
+    // From the centre a cycle is held to max_per_hour with the policy's own; at the console a
+    // technician may go past it, and the event says so.
+    let cycles = cam.policy.cyclesInLastHour(nowMs: t)
+    let over = cycles >= config.powerCycle.maxPerHour
+    if over && origin != .console {
+      return .fail(cam.config.id + ": not cycled: " + String(cycles)
+        + " power cycles in the last hour, max_per_hour is " + String(config.powerCycle.maxPerHour)
+        + " (a technician at the console may cycle it)")
+    }
     guard let actions = cam.policy.cycleByHand(nowMs: t) else {
       return .fail("\(cam.config.id): a power cycle is already under way")
     }
+    if origin != .console { cam.policy.countCycle(nowMs: t) }
+    cam.remoteOffUntilMs = nil
     cam.cycleOrigin = origin.label
     cam.cycleReason = "by hand"
-    emitRelayCommand(cam, "cycle", origin)
+    emitRelayCommand(cam, "cycle", origin, override: over)
     perform(cam, actions, nowMs: t)
     service()
     let p = config.powerCycle
@@ -166,25 +182,65 @@ extension CameraWatch {
       + "to answer (event camera_power_cycled)\n")
   }
 
+  /// Switches from the centre per camera in any minute: enough to correct a mistake, too few to
+  /// wear a relay out or flicker a camera.
+  static let remoteSwitchesPerMinute = 4
+
   private func switchRelay(_ cam: Camera, _ on: Bool, _ origin: CommandOrigin) -> CommandResult {
     let t = now
+    var override = false
+    if origin != .console {
+      cam.remoteSwitchesMs.removeAll { t - $0 >= 60_000 }
+      if cam.remoteSwitchesMs.count >= Self.remoteSwitchesPerMinute {
+        return .fail(cam.config.id + ": not switched: 4 switches from the centre in the last "
+          + "minute (a technician at the console may switch it)")
+      }
+      cam.remoteSwitchesMs.append(t)
+    } else {
+      override = cam.remoteSwitchesMs.count >= Self.remoteSwitchesPerMinute
+    }
     cam.policy.relaySetByHand()
     cam.cycleOrigin = "policy"
     setRelay(cam, on, nowMs: t)
-    emitRelayCommand(cam, on ? "on" : "off", origin)
+    let offS = config.powerCycle.remoteOffS
+    // Off from the centre is bounded: the camera comes back on by itself unless renewed.
+    cam.remoteOffUntilMs = !on && origin != .console ? t + Int64(offS) * 1000 : nil
+    emitRelayCommand(cam, on ? "on" : "off", origin, override: override,
+                     untilS: cam.remoteOffUntilMs == nil ? nil : offS)
     service()
-    return .ok(on ? "\(cam.config.id): relay on\n"
-               : "\(cam.config.id): relay off; the camera stays unpowered until \"relay "
-                 + "\(cam.config.id) on\"\n")
+    let id = cam.config.id
+    if on { return .ok(id + ": relay on\n") }
+    if cam.remoteOffUntilMs != nil {
+      return .ok(id + ": relay off; on again by itself in " + String(offS)
+        + " s unless switched off again (power_cycle.remote_off_s)\n")
+    }
+    return .ok(id + ": relay off; the camera stays unpowered until \"relay " + id + " on\"\n")
   }
 
-  private func emitRelayCommand(_ cam: Camera, _ action: String, _ origin: CommandOrigin) {
+  /// A camera the centre switched off, not renewed in `remote_off_s`: on again.
+  func remoteOffExpired(_ cam: Camera, nowMs t: Int64) {
+    guard let until = cam.remoteOffUntilMs, t >= until else { return }
+    cam.remoteOffUntilMs = nil
+    if cam.relayOn { return }
+    Log.notice("relay " + cam.config.id + ": on again, " + String(config.powerCycle.remoteOffS)
+      + " s after the centre switched it off")
+    setRelay(cam, true, nowMs: t)
+    emitRelayCommand(cam, "on", nil)
+  }
+
+  /// `origin` nil: the agent itself (a remote `off` that ran out). `override`: a technician at
+  /// the console went past a limit the centre is held to; `untilS`: a remote `off` ends then.
+  private func emitRelayCommand(_ cam: Camera, _ action: String, _ origin: CommandOrigin?,
+                                override: Bool = false, untilS: Int? = nil) {
     let c = cam.config
-    events.emit("relay_command", [
+    var fields: [EventField] = [
       .f("camera", c.id),
       .f("relay", c.relayLine ?? ""),
       .f("action", action),
-      .f("origin", origin.label),
-    ])
+      .f("origin", origin?.label ?? "expiry"),
+    ]
+    if override { fields.append(.f("override", true)) }
+    if let u = untilS { fields.append(.f("until_s", u)) }
+    events.emit("relay_command", fields)
   }
 }

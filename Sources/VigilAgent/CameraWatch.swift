@@ -35,6 +35,10 @@ final class CameraWatch: AgentPart {
     var logins = LoginBudget()
     /// The camera's clock against the gateway's, from the `Date:` of its answers.
     var clock = CameraClock()
+    /// When the centre last switched the relay (`relay CAM on|off` on `R/cmd`), for its rate.
+    var remoteSwitchesMs: [Int64] = []
+    /// A camera switched off from MQTT is switched on again at this time unless renewed.
+    var remoteOffUntilMs: Int64?
 
     /// The heartbeat's `fault`: nil while healthy.
     var fault: CameraFault? {
@@ -233,6 +237,7 @@ final class CameraWatch: AgentPart {
     for cam in cameras {
       handle(cam, cam.health.tick(nowMs: t))
       perform(cam, cam.policy.tick(nowMs: t), nowMs: t)
+      remoteOffExpired(cam, nowMs: t)
     }
     cabinet.tick(nowMs: t)
 
@@ -241,6 +246,7 @@ final class CameraWatch: AgentPart {
     for cam in cameras {
       next.consider(cam.health.deadlineMs)
       next.consider(cam.policy.deadlineMs)
+      next.consider(cam.remoteOffUntilMs)
     }
     guard let due = next.ms else {
       agent.loop.cancel(serviceTimer)

@@ -101,7 +101,7 @@ final class RemoteConfig: AgentPart {
     guard topic == "\(agent.topicRoot)/config/set" else { return false }
     if let r = refused, r.size == bytes, r.crc == 0 { return true }
     refuse([], size: bytes, version: nil, ConfigError(
-      "", "document of \(bytes) bytes refused: at most \(BrokerSession.maxPayloadBytes)"))
+      "", "document of " + String(bytes) + " bytes refused: at most 262144"))
     return true
   }
 
@@ -297,11 +297,17 @@ final class RemoteConfig: AgentPart {
 /// a command queued while the box was away is never delivered late.
 final class RemoteCommands: AgentPart {
   private let agent: Agent
+  /// Signed commands already run, until they expire.
+  private var replays = CommandReplayGuard()
 
   init(agent: Agent) { self.agent = agent }
 
   func received(topic: String, payload: [UInt8]) -> Bool {
     guard topic == "\(agent.topicRoot)/cmd" else { return false }
+    if !agent.config.trustedKeys.isEmpty {
+      signedRequest(payload)
+      return true
+    }
     var id: JSONValue = .null
     let result: CommandResult
     var parsed: JSONValue? = nil
@@ -313,7 +319,7 @@ final class RemoteCommands: AgentPart {
       }
     }
     if payload.count > 4096 {
-      result = .fail("request of \(payload.count) bytes too large (at most 4096 bytes)")
+      result = .fail(Self.tooLarge(payload.count))
     } else if let request = parsed, case .object = request {
       if let v = request["id"] {
         switch v {
@@ -345,10 +351,54 @@ final class RemoteCommands: AgentPart {
     return true
   }
 
+  static func tooLarge(_ n: Int) -> String {
+    "request of " + String(n) + " bytes too large (at most 4096 bytes)"
+  }
+
+  /// With trusted keys: only a signed command for this site, not expired, not seen before.
+  private func signedRequest(_ payload: [UInt8]) {
+    if payload.count > 4096 {
+      refuse(.null, Self.tooLarge(payload.count))
+      return
+    }
+    let keys = agent.config.trustedKeys
+    let nowS = Clock.wallMs() / 1000
+    let cmd: SignedCommand
+    do throws(SignedCommand.Refusal) {
+      cmd = try SignedCommand.open(
+        payload, siteId: agent.config.siteId, bootId: agent.bootId, nowS: nowS,
+        decodeBase64: { Signature.fromBase64($0) },
+        verify: { d, s in Signature.verify(d, signature: s, publicKeys: keys) })
+    } catch {
+      refuse(error.id, error.reason)
+      return
+    }
+    var w = JSONWriter()
+    cmd.id.write(to: &w)
+    let key = String(decoding: w.bytes, as: UTF8.self)
+    if let why = replays.admit(key, expiresS: cmd.expiresS, nowS: nowS) {
+      refuse(cmd.id, why)
+      return
+    }
+    Log.info("signed command from the centre (\(key)): \(cmd.line)")
+    answer(cmd.id, agent.commands.run(cmd.line, origin: .remote(id: key)))
+  }
+
+  /// A command not run: answered `ok: false` with the reason, and told as `command_refused`.
+  private func refuse(_ id: JSONValue, _ reason: String) {
+    Log.warning("command refused: " + reason)
+    answer(id, .fail(reason))
+    agent.events.emit("command_refused") { w in
+      w.key("id")
+      id.write(to: &w)
+      w.field("reason", reason)
+    }
+  }
+
   /// A request past the copy limit: refused from its size (its id is never read).
   func oversized(topic: String, bytes: Int) -> Bool {
     guard topic == "\(agent.topicRoot)/cmd" else { return false }
-    answer(.null, .fail("request of \(bytes) bytes too large (at most 4096 bytes)"))
+    answer(.null, .fail(Self.tooLarge(bytes)))
     return true
   }
 

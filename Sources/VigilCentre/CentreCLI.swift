@@ -14,6 +14,8 @@ public enum CentreCLI {
       keygen PREFIX             make an Ed25519 key pair for signing configs: PREFIX.key
                                 (secret, mode 0600) and PREFIX.pub (the public key, base64)
       sign --key KEY FILE       print the signed envelope {"doc":…,"sig":…} for FILE
+      sign-command --key KEY --site SITE LINE...
+                                print a signed command for R/cmd (expires in 300 s)
       version                   print the version
       help                      this text
 
@@ -35,6 +37,7 @@ public enum CentreCLI {
     switch command {
     case "keygen": return keygen(subArgc, subArgv)
     case "sign": return sign(subArgc, subArgv)
+    case "sign-command": return signCommand(subArgc, subArgv)
     case "version", "--version", "-V":
       out("vigil-centre \(Messages.version)")
       return 0

@@ -20,6 +20,20 @@ extension CentreCLI {
       -k, --key FILE   the secret key made by `vigil-centre keygen`
     """
 
+  static let signCommandUsage = """
+    usage: vigil-centre sign-command --key PREFIX.key --site SITE [--id ID] [--ttl S]
+                                     [--boot N] LINE...
+
+    Prints the signed envelope of one command for R/cmd on a site with trusted_keys: its
+    document is {"site_id":SITE,"id":ID,"expires":now+S,"line":LINE}. The gateway runs it once,
+    before it expires, and refuses it again (a replay), for another site, or after expiry.
+      -k, --key FILE   the secret key made by `vigil-centre keygen`
+      -s, --site SITE  the site it is for
+      -i, --id ID      a unique id (default: random); the answer on R/cmd/result carries it
+      -t, --ttl S      seconds until it expires, 1-600 (default 300)
+      -b, --boot N     only this boot of the box (its heartbeat's boot_id) runs it
+    """
+
   static func keygen(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
   {
@@ -54,6 +68,91 @@ extension CentreCLI {
     return 0
   }
 
+  static func signCommand(_ argc: Int32,
+                          _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32
+  {
+    let p = Getopt.parse(argc, argv, short: "k:s:i:t:b:h",
+                         long: [("key", true, "k"), ("site", true, "s"), ("id", true, "i"),
+                                ("ttl", true, "t"), ("boot", true, "b"), ("help", false, "h")])
+    if let e = p.error { return usageError("sign-command", e, signCommandUsage) }
+    var keyPath: String? = nil
+    var site: String? = nil
+    var id = String(Sys.random64(), radix: 16)
+    var ttl: Int64 = 300
+    var boot: Int64? = nil
+    for (flag, arg) in p.options {
+      let value = arg ?? ""
+      switch flag {
+      case "h":
+        out(signCommandUsage)
+        return 0
+      case "k": keyPath = value
+      case "s": site = value
+      case "i": id = value
+      case "t":
+        guard let t = Int64(value), t >= 1, t <= SignedCommand.maxAheadS else {
+          return usageError("sign-command", "--ttl must be 1 to 600 seconds", signCommandUsage)
+        }
+        ttl = t
+      case "b":
+        guard let b = Int64(value), b >= 1 else {
+          return usageError("sign-command", "--boot must be a boot id (a positive number)", signCommandUsage)
+        }
+        boot = b
+      default: break
+      }
+    }
+    guard let key = keyPath else { return usageError("sign-command", "--key is required", signCommandUsage) }
+    guard let s = site, !s.isEmpty else {
+      return usageError("sign-command", "--site is required", signCommandUsage)
+    }
+    guard !p.operands.isEmpty else {
+      return usageError("sign-command", "give the command line", signCommandUsage)
+    }
+    var line = ""
+    for w in p.operands { line += line.isEmpty ? w : " " + w }
+    guard let secret = readSecret(key, "sign-command") else { return 1 }
+    var w = JSONWriter()
+    w.beginObject()
+    w.field("site_id", s)
+    w.field("id", id)
+    w.field("expires", Clock.wallMs() / 1000 + ttl)
+    if let b = boot { w.field("boot_id", b) }
+    w.field("line", line)
+    w.endObject()
+    return printEnvelope(w.bytes, secret, "sign-command")
+  }
+
+  /// The secret key at `path`, or nil after saying why.
+  static func readSecret(_ path: String, _ command: String) -> [UInt8]? {
+    let keyText: [UInt8]
+    do { keyText = try Files.read(path, limit: 4096) } catch {
+      err("vigil-centre \(command): \(error.message)")
+      return nil
+    }
+    let trimmed = String(decoding: keyText.filter { $0 > 0x20 }, as: UTF8.self)
+    guard let secret = Signature.fromBase64(trimmed), secret.count == 64 else {
+      err("vigil-centre \(command): \(path) is not a secret key made by `vigil-centre keygen`")
+      return nil
+    }
+    return secret
+  }
+
+  /// Prints `{"doc":…,"sig":…}` for `doc`; the exit status.
+  static func printEnvelope(_ doc: [UInt8], _ secret: [UInt8], _ command: String) -> Int32 {
+    guard let sig = Signature.sign(doc, secretKey: secret) else {
+      err("vigil-centre \(command): signing failed")
+      return 1
+    }
+    var w = JSONWriter()
+    w.beginObject()
+    w.field("doc", Signature.base64(doc))
+    w.field("sig", Signature.base64(sig))
+    w.endObject()
+    out(w.text)
+    return 0
+  }
+
   static func sign(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
   {
@@ -72,20 +171,12 @@ extension CentreCLI {
       return usageError("sign", "give exactly one FILE", signUsage)
     }
     let file = p.operands[0]
-    let keyText: [UInt8]
     let doc: [UInt8]
-    do throws(SystemError) {
-      keyText = try Files.read(key, limit: 4096)
-      doc = try Files.read(file, limit: 1 << 20)
-    } catch {
+    do throws(SystemError) { doc = try Files.read(file, limit: 1 << 20) } catch {
       err("vigil-centre sign: \(error.message)")
       return 1
     }
-    let trimmed = String(decoding: keyText.filter { $0 > 0x20 }, as: UTF8.self)
-    guard let secret = Signature.fromBase64(trimmed), secret.count == 64 else {
-      err("vigil-centre sign: \(key) is not a secret key made by `vigil-centre keygen`")
-      return 1
-    }
+    guard let secret = readSecret(key, "sign") else { return 1 }
     // A gateway takes only a JSON object: say what the file is instead, and where it breaks.
     do throws(JSONParseError) {
       let parsed = try JSON.parse(doc)
@@ -97,16 +188,6 @@ extension CentreCLI {
       err("vigil-centre sign: \(file) is not a JSON object: \(error.message)")
       return 1
     }
-    guard let sig = Signature.sign(doc, secretKey: secret) else {
-      err("vigil-centre sign: signing failed")
-      return 1
-    }
-    var w = JSONWriter()
-    w.beginObject()
-    w.field("doc", Signature.base64(doc))
-    w.field("sig", Signature.base64(sig))
-    w.endObject()
-    out(w.text)
-    return 0
+    return printEnvelope(doc, secret, "sign")
   }
 }

@@ -47,6 +47,8 @@ public struct Config: Equatable {
     public var offS: Int
     public var bootS: Int
     public var maxPerHour: Int
+    /// A camera switched off from the centre is switched on again after this, unless renewed.
+    public var remoteOffS: Int = 900
   }
 
   public struct Spool: Equatable {
@@ -150,13 +152,15 @@ public struct Config: Equatable {
     var powerCycle = PowerCycle(afterFailures: 3, offS: 10, bootS: 120, maxPerHour: 2)
     if let v = r.value("power_cycle") {
       let p = ObjectReader(
-        v, path: "power_cycle", known: ["after_failures", "off_s", "boot_s", "max_per_hour"],
+        v, path: "power_cycle",
+        known: ["after_failures", "off_s", "boot_s", "max_per_hour", "remote_off_s"],
         problems: problems)
       powerCycle = PowerCycle(
         afterFailures: p.int("after_failures", 1...1000, default: 3),
         offS: p.int("off_s", 1...3600, default: 10),
         bootS: p.int("boot_s", 1...86_400, default: 120),
-        maxPerHour: p.int("max_per_hour", 0...60, default: 2))
+        maxPerHour: p.int("max_per_hour", 0...60, default: 2),
+        remoteOffS: p.int("remote_off_s", 5...86_400, default: 900))
     }
 
     var spool = Spool(dir: "/var/lib/vigil/spool", maxBytes: 536_870_912)

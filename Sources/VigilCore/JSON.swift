@@ -197,7 +197,7 @@ public enum JSON {
       var child = node.pointee.child
       while let c = child {
         guard let v = convert(c, depth: depth + 1, &bad) else {
-          if let b = bad { bad = Refusal(path: join("[\(items.count)]", b.path), reason: b.reason) }
+          if let b = bad { bad = Refusal(path: join("[" + String(items.count) + "]", b.path), reason: b.reason) }
           return nil
         }
         items.append(v)

@@ -79,6 +79,9 @@ public struct Heartbeat {
   public var spoolDropped: Int64 = 0
   public var door: String = "unknown"
   public var mains: String = "unknown"
+  /// `signed`: the site has trusted keys, so configs and commands must be signed; `unsigned`:
+  /// anyone who can publish on the broker may configure and command it.
+  public var trust: String = "unsigned"
 
   public init(site: String, seq: Int, bootId: Int64, uptimeS: Int, tsMs: Int64, clockSynced: Bool,
               configVersion: Int, broker: String, connects: Int, lastOutageS: Int) {
@@ -143,6 +146,7 @@ public struct Heartbeat {
     w.field("door", door)
     w.field("mains", mains)
     w.endObject()
+    w.field("trust", trust)
     w.endObject()
     return w.bytes
   }

@@ -137,6 +137,13 @@ public struct PowerCyclePolicy {
     }
   }
 
+  /// A cycle asked for from the centre (`R/cmd`) counts with the automatic ones in
+  /// `maxPerHour`, so that neither can cycle a camera more often than the limit.
+  public mutating func countCycle(nowMs: Int64) {
+    recentStartsMs = recentStartsMs.filter { nowMs - $0 < Self.hourMs }
+    recentStartsMs.append(nowMs)
+  }
+
   /// A technician's `relay CAM cycle`: not limited by `maxPerHour` (someone is there), but
   /// counted in `cycles`. Returns nil when a cycle is already under way or there is no relay.
   public mutating func cycleByHand(nowMs: Int64) -> [Action]? {

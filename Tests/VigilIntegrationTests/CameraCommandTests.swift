@@ -60,8 +60,10 @@ struct CameraCommandTests {
     #expect(failure.text.isEmpty, "\(failure.text)")
   }
 
-  func site(_ camera: ProbeTarget) throws -> (config: String, board: SimBoardDir, broker: Broker,
-                                             root: String) {
+  func site(_ camera: ProbeTarget,
+            cycle: String = #"{"after_failures": 3, "off_s": 1, "boot_s": 3, "max_per_hour": 2}"#)
+    throws -> (config: String, board: SimBoardDir, broker: Broker, root: String)
+  {
     let broker = try Broker()
     let dir = Harness.tempDir("camcmd")
     let board = try SimBoardDir(in: dir, lines: [
@@ -70,7 +72,7 @@ struct CameraCommandTests {
     let siteId = "t-\(UUID().uuidString.prefix(6).lowercased())"
     let config = testConfig(site: siteId, brokers: brokerEntry(broker.port), extra: """
       "board": "board.json", "door_line": "door", "probe_s": 1,
-      "power_cycle": {"after_failures": 3, "off_s": 1, "boot_s": 3, "max_per_hour": 2},
+      "power_cycle": \(cycle),
       "cameras": [{"id": "cam1", "host": "127.0.0.1", "probe_port": \(camera.port),
                    "power_line": "cam1_power", "relay_line": "cam1_relay"},
                   {"id": "cam2", "host": "127.0.0.1", "probe_port": \(camera.port)}]
@@ -89,13 +91,15 @@ struct CameraCommandTests {
       (300, { a, _ in out.append(a.commands.run("gpio", origin: .console)) }),
       (0, { a, _ in out.append(a.commands.run("gpio door", origin: .console)) }),
       (0, { a, _ in out.append(a.commands.run("gpio door 0", origin: .console)) }),
-      (0, { a, _ in out.append(a.commands.run("gpio siren 1", origin: .remote(id: "c1"))) }),
+      (0, { a, _ in out.append(a.commands.run("gpio siren 1", origin: .console)) }),
       (0, { a, _ in out.append(a.commands.run("gpio nosuch", origin: .console)) }),
       (0, { a, _ in out.append(a.commands.run("gpio siren 7", origin: .console)) }),
+      // Issue 18: outputs from the console only.
+      (0, { a, _ in out.append(a.commands.run("gpio siren 0", origin: .remote(id: "c1"))) }),
       (300, { _, _ in }),
     ])
-    #expect(out.count == 6)
-    guard out.count == 6 else { return }
+    #expect(out.count == 7)
+    guard out.count == 7 else { return }
     #expect(out[0].ok)
     for name in ["cam1_power", "cam1_relay", "door", "siren"] {
       #expect(out[0].output.contains(name), "\(out[0].output)")
@@ -107,10 +111,13 @@ struct CameraCommandTests {
     #expect(s.board.level("siren") == 1)
     #expect(!out[4].ok && out[4].output.contains("no line \"nosuch\""))
     #expect(!out[5].ok && out[5].output.contains("usage: gpio"))
+    #expect(!out[6].ok && out[6].output.hasPrefix("gpio outputs are set only at the serial console"),
+            "\(out[6].output)")
+    #expect(s.board.level("siren") == 1, "the centre's gpio write changed nothing")
     let set = await centre.waitForEvent(s.root, "gpio_set", within: 3)
     #expect(set?.0["line"] as? String == "siren")
     #expect(set?.0["value"] as? Int == 1)
-    #expect(set?.0["origin"] as? String == "mqtt")
+    #expect(set?.0["origin"] as? String == "console")
   }
 
   @Test func relayCommandsSwitchAndCycleAndSayWhoAsked() async throws {
@@ -172,6 +179,68 @@ struct CameraCommandTests {
     #expect(cycled?.0["recovered"] as? Bool == true)
     // A technician's switching is not a power cut.
     #expect(centre.events(s.root, "camera_power_lost").isEmpty)
+  }
+
+  /// Issue 18: the centre's relay commands are held to limits a technician at the console may
+  /// pass (and the event says so): an `off` from MQTT ends by itself after `remote_off_s`,
+  /// switches from MQTT are at most 4 a minute per camera, and a cycle from MQTT counts in
+  /// `max_per_hour` with the policy's.
+  @Test func relayCommandsFromTheCentreAreHeldToLimits() async throws {
+    let camera = try ProbeTarget()
+    let s = try site(camera, cycle: """
+      {"after_failures": 100, "off_s": 1, "boot_s": 2, "max_per_hour": 1, "remote_off_s": 5}
+      """)
+    let centre = try await Centre(port: s.broker.port)
+    let relay = LineRecorder(s.board, "cam1_relay")
+    defer { relay.stop() }
+    var out: [(String, CommandResult)] = []
+    var levelAfterExpiry: Int? = nil
+    func run(_ name: String, _ line: String, _ origin: CommandOrigin) -> Step {
+      (0, { a, _ in out.append((name, a.commands.run(line, origin: origin))) })
+    }
+    let centreAsks = CommandOrigin.remote(id: "r")
+    try await runAgent(s.config, [
+      (1500, { _, _ in }),
+      run("remote off", "relay cam1 off", centreAsks),
+      (6500, { _, _ in levelAfterExpiry = s.board.level("cam1_relay") }),
+      run("remote on", "relay cam1 on", centreAsks),
+      run("remote off 2", "relay cam1 off", centreAsks),
+      run("remote on 2", "relay cam1 on", centreAsks),
+      run("remote off 3", "relay cam1 off", centreAsks),
+      run("console off", "relay cam1 off", .console),
+      run("console on", "relay cam1 on", .console),
+      run("remote cycle", "relay cam1 cycle", centreAsks),
+      (3500, { _, _ in }),
+      run("remote cycle 2", "relay cam1 cycle", centreAsks),
+      run("console cycle", "relay cam1 cycle", .console),
+      (3500, { _, _ in }),
+    ])
+    func result(_ name: String) -> CommandResult? { out.first { $0.0 == name }?.1 }
+    #expect(result("remote off")?.output == "cam1: relay off; on again by itself in 5 s unless "
+      + "switched off again (power_cycle.remote_off_s)\n")
+    #expect(levelAfterExpiry == 1, "the centre's off ran out: the camera is on again")
+    for ok in ["remote on", "remote off 2", "remote on 2", "console off", "console on",
+               "remote cycle", "console cycle"] {
+      #expect(result(ok)?.ok == true, "\(ok): \(result(ok)?.output ?? "not run")")
+    }
+    #expect(result("remote off 3")?.ok == false)
+    #expect(result("remote off 3")?.output.hasPrefix(
+      "cam1: not switched: 4 switches from the centre in the last minute") == true,
+            "\(result("remote off 3")?.output ?? "")")
+    #expect(result("remote cycle 2")?.ok == false)
+    #expect(result("remote cycle 2")?.output.hasPrefix(
+      "cam1: not cycled: 1 power cycles in the last hour, max_per_hour is 1") == true,
+            "\(result("remote cycle 2")?.output ?? "")")
+    #expect(s.board.level("cam1_relay") == 1)
+    #expect(await Harness.wait(3) { centre.events(s.root, "relay_command").count >= 9 })
+    let events = centre.events(s.root, "relay_command").map { e in
+      "\(e["action"] as? String ?? "") \(e["origin"] as? String ?? "")"
+        + (e["override"] as? Bool == true ? " override" : "")
+        + ((e["until_s"] as? Int).map { " until \($0)" } ?? "")
+    }
+    #expect(events == ["off mqtt until 5", "on expiry", "on mqtt", "off mqtt until 5", "on mqtt",
+                       "off console override", "on console override", "cycle mqtt",
+                       "cycle console override"], "\(events)")
   }
 
   @Test func snapshotsFeedTheStateAndAreWantedAfterPowerReturns() async throws {

@@ -91,6 +91,12 @@ import Testing
     #expect(out2.contains("vigil-centre sign: --key is required"), "\(out2)")
     #expect(centre(["keygen"]).0 == 2)
     #expect(centre(["keygen", "--force", "x"]).0 == 2)
+    let (s3, out3) = centre(["sign-command", "--key", "k", "--site", "s", "--ttl", "601", "status"])
+    #expect(s3 == 2 && out3.contains("--ttl must be 1 to 600 seconds"), "\(out3)")
+    let (s4, out4) = centre(["sign-command", "--key", "k", "status"])
+    #expect(s4 == 2 && out4.contains("--site is required"), "\(out4)")
+    let (s5, out5) = centre(["sign-command", "--key", "k", "--site", "s"])
+    #expect(s5 == 2 && out5.contains("give the command line"), "\(out5)")
   }
 
   @Test func helpAndVersion() {
@@ -101,7 +107,7 @@ import Testing
       #expect(s == 0)
       #expect(out.contains("usage: vigil-centre COMMAND") && out.contains("keygen PREFIX"))
     }
-    for cmd in ["keygen", "sign"] {
+    for cmd in ["keygen", "sign", "sign-command"] {
       let (s, out) = centre([cmd, "--help"])
       #expect(s == 0)
       #expect(out.contains("usage: vigil-centre \(cmd)"), "\(out)")

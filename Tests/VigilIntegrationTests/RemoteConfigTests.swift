@@ -20,12 +20,17 @@ struct RemoteConfigTests {
 
   /// `via`: the port the agent connects to (a `Link` in front of the broker), if not the broker's.
   func startSite(_ site: String, broker: Broker, trustedKeys: String = "[]", extra: String = "",
-                 via: Int? = nil, centreExtra: [String] = [])
+                 via: Int? = nil, centreExtra: [String] = [], relay: Bool = false)
     async throws -> (AgentProcess, Centre)
   {
-    let agent = try AgentProcess(
-      config: siteConfig(site: site, brokers: brokerEntry(via ?? broker.port),
-                         trustedKeys: trustedKeys, extra: extra))
+    var config = siteConfig(site: site, brokers: brokerEntry(via ?? broker.port),
+                            trustedKeys: trustedKeys, extra: extra)
+    if relay {
+      config = config.replacingOccurrences(
+        of: #""power_line": "cam1_power"}"#,
+        with: #""power_line": "cam1_power", "relay_line": "cam1_relay"}"#)
+    }
+    let agent = try AgentProcess(config: config)
     try """
       {"name": "test", "driver": "sim", "dir": "sim",
        "lines": {"cam1_power": {"direction": "input"}, "cam1_relay": {"direction": "output"}}}
@@ -141,6 +146,72 @@ struct RemoteConfigTests {
     #expect(pin.json?["error"] as? String == "console.pin_hash: is changed only by a signed document",
             "\(pin.text)")
     #expect(await lastHeartbeatVersion(centre, site) == 1)
+  }
+
+  /// Issue 18: with trusted keys, `R/cmd` runs only signed commands for this site, once each,
+  /// before they expire; every refusal answers `ok: false` and raises `command_refused`.
+  @Test func withATrustedKeyOnlySignedCommandsRun() async throws {
+    let broker = try Broker()
+    let site = "t-rc-scmd"
+    let keys = Harness.tempDir("cmdkeys")
+    let prefix = keys.appendingPathComponent("centre").path
+    let (k, kout) = Harness.run(Harness.centreBinary, ["keygen", prefix])
+    try #require(k == 0, "\(kout)")
+    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let (agent, centre) = try await startSite(site, broker: broker, trustedKeys: "[\"\(pub)\"]",
+                                              relay: true)
+    defer { agent.kill9() }
+    let hb = centre.messages("vigil/\(site)/heartbeat").last?.json
+    #expect(hb?["trust"] as? String == "signed", "\(hb ?? [:])")
+    let relayFile = agent.dir.appendingPathComponent("sim/cam1_relay")
+    func relay() -> String {
+      ((try? String(contentsOf: relayFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    #expect(await Harness.wait(5) { relay() == "1" }, "relay on at the start: \(relay())")
+    func ask(_ payload: String) async -> [String: Any]? {
+      let n = centre.messages("vigil/\(site)/cmd/result").count
+      centre.publish("vigil/\(site)/cmd", payload)
+      return await centre.waitFor("vigil/\(site)/cmd/result", within: 5, after: n)?.json
+    }
+    func signed(_ args: [String]) -> String {
+      let (st, out) = Harness.run(Harness.centreBinary, ["sign-command", "--key", prefix + ".key"] + args)
+      #expect(st == 0, "\(out)")
+      return out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    // Unsigned: refused, the relay stays on.
+    let unsigned = await ask(#"{"id":"u-1","line":"relay cam1 off"}"#)
+    #expect(unsigned?["ok"] as? Bool == false && unsigned?["id"] as? String == "u-1")
+    #expect((unsigned?["output"] as? String ?? "").hasPrefix("unsigned command refused"), "\(unsigned ?? [:])")
+    try await Task.sleep(nanoseconds: 500_000_000)
+    #expect(relay() == "1")
+    // Signed: runs once.
+    let off = signed(["--site", site, "--id", "s-1", "relay", "cam1", "off"])
+    let first = await ask(off)
+    #expect(first?["ok"] as? Bool == true && first?["id"] as? String == "s-1", "\(first ?? [:])")
+    #expect(await Harness.wait(3) { relay() == "0" }, "\(agent.log.text)")
+    let replay = await ask(off)
+    #expect(replay?["output"] as? String == "id: a command with this id was already run (a replay)",
+            "\(replay ?? [:])")
+    // For another site, and expired.
+    let other = await ask(signed(["--site", "t-rc-elsewhere", "--id", "s-2", "relay", "cam1", "on"]))
+    #expect((other?["output"] as? String ?? "").hasPrefix("site_id: the command was signed for another site"),
+            "\(other ?? [:])")
+    let stale = keys.appendingPathComponent("stale.json")
+    let past = Int(Date().timeIntervalSince1970) - 30
+    try #"{"site_id": "\#(site)", "id": "s-3", "expires": \#(past), "line": "relay cam1 on"}"#
+      .write(to: stale, atomically: true, encoding: .utf8)
+    let (_, staleEnvelope) = Harness.run(Harness.centreBinary, ["sign", "--key", prefix + ".key", stale.path])
+    let expired = await ask(staleEnvelope.trimmingCharacters(in: .whitespacesAndNewlines))
+    #expect((expired?["output"] as? String ?? "").hasPrefix("expires: the command has expired"),
+            "\(expired ?? [:])")
+    #expect(relay() == "0", "no refused command switched the relay")
+    #expect(await Harness.wait(3) { centre.events("vigil/\(site)", "command_refused").count == 4 },
+            "\(centre.events("vigil/\(site)", "command_refused"))")
+    // A new signed command switches it back on.
+    let on = await ask(signed(["--site", site, "relay", "cam1", "on"]))
+    #expect(on?["ok"] as? Bool == true, "\(on ?? [:])")
+    #expect(await Harness.wait(3) { relay() == "1" })
   }
 
   /// A second PIN's hash within the preset (`vigil pin-hash` of 135790).
