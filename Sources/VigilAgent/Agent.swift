@@ -267,8 +267,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   public func brokerMessage(topic: String, payload: [UInt8], size: Int) {
     if size > payload.count {
       for p in parts where p.oversized(topic: topic, bytes: size) { return }
-      Log.warning("message on " + topic + " of " + String(size)
-        + " bytes ignored: over the 262144-byte limit")
+      Log.warning("message on " + topic + " of " + String(size) + " bytes ignored: too large")
       return
     }
     for p in parts where p.received(topic: topic, payload: payload) { return }

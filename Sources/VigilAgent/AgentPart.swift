@@ -18,7 +18,8 @@ protocol AgentPart: AnyObject {
   func selftest(into checks: inout [SelftestCheck])
   /// A message arrived on a subscribed topic; true when the part handled it.
   func received(topic: String, payload: [UInt8]) -> Bool
-  /// A message too large to copy (`BrokerSession.maxPayloadBytes`) arrived on a subscribed
+  /// A message too large to copy (`BrokerSession.maxPayloadBytes`, `maxCommandBytes` on a
+  /// `/cmd` topic) arrived on a subscribed
   /// topic; true when the part answered it.
   func oversized(topic: String, bytes: Int) -> Bool
   /// A new configuration is in effect (reload or remote).

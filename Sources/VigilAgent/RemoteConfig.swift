@@ -395,7 +395,8 @@ final class RemoteCommands: AgentPart {
     }
   }
 
-  /// A request past the copy limit: refused from its size (its id is never read).
+  /// A request past the copy limit (4 KiB on `/cmd`): refused from its size, never copied (its
+  /// id is never read).
   func oversized(topic: String, bytes: Int) -> Bool {
     guard topic == "\(agent.topicRoot)/cmd" else { return false }
     answer(.null, .fail(Self.tooLarge(bytes)))

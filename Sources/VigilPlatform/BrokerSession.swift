@@ -64,8 +64,17 @@ public final class BrokerSession {
   }
 
   /// The largest payload copied out of libmosquitto (a remote document's limit, 256 KiB): a
-  /// larger one, such as a 16 MB retained `config/set`, is refused from its size alone.
+  /// larger one, such as a 16 MB retained `config/set`, is refused from its size alone. On a
+  /// topic ending in `/cmd` the limit is a request's, 4 KiB.
   public static let maxPayloadBytes = 256 * 1024
+  public static let maxCommandBytes = 4096
+
+  /// Whether a C topic string ends in `/cmd`.
+  static func isCommandTopic(_ t: UnsafePointer<CChar>) -> Bool {
+    let n = strlen(t)
+    guard n >= 4 else { return false }
+    return t[n - 4] == 0x2F && t[n - 3] == 0x63 && t[n - 2] == 0x6D && t[n - 1] == 0x64
+  }
   private var pending: [Pending] = []
 
   private static var libraryReady = false
@@ -295,7 +304,9 @@ public final class BrokerSession {
       guard let s = BrokerSession.owner(obj), let m = msg, let t = m.pointee.topic else { return }
       var payload: [UInt8] = []
       let size = Int(m.pointee.payloadlen)
-      if let p = m.pointee.payload, size > 0, size <= BrokerSession.maxPayloadBytes {
+      let limit = BrokerSession.isCommandTopic(t)
+        ? BrokerSession.maxCommandBytes : BrokerSession.maxPayloadBytes
+      if let p = m.pointee.payload, size > 0, size <= limit {
         payload = Array(UnsafeRawBufferPointer(start: p, count: size))
       }
       s.pending.append(.message(String(cString: t), payload, size))

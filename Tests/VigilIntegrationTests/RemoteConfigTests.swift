@@ -62,6 +62,11 @@ struct RemoteConfigTests {
       (good.replacingOccurrences(of: "\"site_id\": \"\(site)\"", with: "\"site_id\": \"elsewhere\""), "site_id"),
       (siteConfig(version: 2, site: site, brokers: brokerEntry(broker.port), camerasLine: "cam9_power"),
        "cameras[0].power_line"),
+      // Issue 18: a number past a double and a key holding U+0000, each named.
+      (good.replacingOccurrences(of: "\"heartbeat_s\": 1", with: "\"heartbeat_s\": 1e999"),
+       "heartbeat_s: is a number out of range"),
+      (good.replacingOccurrences(of: "\"confirm_s\": 5", with: "\"confirm_s\": 5, \"site_id\\u0000x\": \"s\""),
+       "site_id\\u0000x: a key must not contain U+0000"),
       // Past a 32-bit Int (issue 15): the same refusal on every board, never a trap.
       (good.replacingOccurrences(of: "\"version\": 2", with: "\"version\": 3000000000"),
        "version: must be an integer from 1 to 2147483647 (got 3000000000"),
@@ -475,6 +480,9 @@ struct RemoteConfigTests {
       // Past a double (issue 18): refused naming the field, in a result that is JSON.
       (#"{"id":1e472,"line":"status"}"#, NSNull(), false, "request refused: id: is a number out of range"),
       (#"{"id":"c-8","line":"status \u0000"}"#, NSNull(), false, "line: must not contain U+0000"),
+      // Past 4 KiB: refused from its size, never copied (its id is never read).
+      (#"{"id":"c-9","line":"status","pad":""# + String(repeating: "x", count: 5000) + #""}"#, NSNull(), false,
+       "request of 5037 bytes too large (at most 4096 bytes)"),
       (#"{"id":"c-4","line":"config"}"#, "c-4", true, "version 1"),
       (#"{"id":"c-5"}"#, "c-5", false, "needs a \"line\""),
       (#"{"line":"status"}"#, NSNull(), false, "needs an \"id\""),
