@@ -170,6 +170,36 @@ struct UplinkTests {
     #expect(idB == idA + 1)
   }
 
+  /// Issue 15: a boot counter past a 32-bit Int is read and grown on every board (the armhf
+  /// binary included), and a damaged one restarts from the wall clock in seconds, never a trap.
+  @Test(arguments: ["999999999999999\n", "not a number\n"])
+  func aBootCounterPastThirtyTwoBitsOrDamagedIsNoTrap(_ stored: String) async throws {
+    let broker = try Broker()
+    let config = testConfig(brokers: brokerEntry(broker.port))
+    let root = "vigil/\(site(config))"
+    let dir = Harness.tempDir("bootcount")
+    let state = dir.appendingPathComponent("spool/state")
+    try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+    try stored.write(to: state.appendingPathComponent("boot_count"), atomically: true, encoding: .utf8)
+    let centre = try await Centre(port: broker.port)
+    let agent = try AgentProcess(config: config, dir: dir)
+    let startedS = Int(Date().timeIntervalSince1970)
+    try agent.start()
+    defer { agent.kill9() }
+    let online = try #require(await centre.waitFor("\(root)/status", within: 10) {
+      $0.json?["state"] as? String == "online"
+    }, "\(agent.log.text)")
+    let id = try #require(online.json?["boot_id"] as? Int, "\(online.text)")
+    if stored.hasPrefix("9") {
+      #expect(id == 1_000_000_000_000_000)
+    } else {
+      #expect(id >= startedS - 2 && id <= startedS + 10, "\(id) against \(startedS)")
+      #expect(agent.log.text.contains("is damaged; continuing from"), "\(agent.log.text)")
+    }
+    let written = try String(contentsOf: state.appendingPathComponent("boot_count"), encoding: .utf8)
+    #expect(written == "\(id)\n")
+  }
+
   @Test func sighupReloadsAndRefusesABadFile() async throws {
     let broker = try Broker()
     let site = "t-hup"
