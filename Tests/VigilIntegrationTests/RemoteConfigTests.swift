@@ -462,7 +462,11 @@ struct RemoteConfigTests {
     #expect(agent.log.text.components(separatedBy: "config document refused").count == 2,
             "\(agent.log.text)")
     let after = Harness.privateDirtyKiB(agent.pid)
-    #expect(after <= before + 1024, "private dirty \(before) KiB before, \(after) KiB after")
+    // Under qemu-user the process measured is the emulator: its code cache grows as the guest
+    // runs new code (2.5 MB seen on aarch64), which says nothing of the agent's own memory.
+    if !Harness.vigilBinary.contains("qemu-vigil") {
+      #expect(after <= before + 1024, "private dirty \(before) KiB before, \(after) KiB after")
+    }
     print("huge document: private dirty \(before) KiB before, \(after) KiB after; heartbeats \(seqs)")
     #expect(agent.isRunning)
   }
