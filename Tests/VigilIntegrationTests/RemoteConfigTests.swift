@@ -43,6 +43,18 @@ struct RemoteConfigTests {
     return (agent, centre)
   }
 
+  /// A centre key pair made by `vigil-centre keygen` in a folder of its own: the folder, the
+  /// key's path prefix and the public key.
+  func centreKeys(_ name: String) throws -> (URL, String, String) {
+    let keys = Harness.tempDir(name)
+    let prefix = keys.appendingPathComponent("centre").path
+    let (k, out) = Harness.run(Harness.centreBinary, ["keygen", prefix])
+    try #require(k == 0, "\(out)")
+    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    return (keys, prefix, pub)
+  }
+
   func lastHeartbeatVersion(_ centre: Centre, _ site: String) async -> Int? {
     let n = centre.messages("vigil/\(site)/heartbeat").count
     let hb = await centre.waitFor("vigil/\(site)/heartbeat", within: 3, after: n)
@@ -158,12 +170,7 @@ struct RemoteConfigTests {
   @Test func withATrustedKeyOnlySignedCommandsRun() async throws {
     let broker = try Broker()
     let site = "t-rc-scmd"
-    let keys = Harness.tempDir("cmdkeys")
-    let prefix = keys.appendingPathComponent("centre").path
-    let (k, kout) = Harness.run(Harness.centreBinary, ["keygen", prefix])
-    try #require(k == 0, "\(kout)")
-    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let (keys, prefix, pub) = try centreKeys("cmdkeys")
     let (agent, centre) = try await startSite(site, broker: broker, trustedKeys: "[\"\(pub)\"]",
                                               relay: true)
     defer { agent.kill9() }
@@ -231,12 +238,7 @@ struct RemoteConfigTests {
   @Test func signedDocumentsAreBoundToTheirSite() async throws {
     let broker = try Broker()
     let site = "t-rc-bound"
-    let keys = Harness.tempDir("boundkeys")
-    let prefix = keys.appendingPathComponent("centre").path
-    let (k, kout) = Harness.run(Harness.centreBinary, ["keygen", prefix])
-    try #require(k == 0, "\(kout)")
-    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let (keys, prefix, pub) = try centreKeys("boundkeys")
     let console = { (hash: String) in
       ", \"console\": {\"device\": \"/dev/vigil-test-absent\", \"pin_hash\": \"\(hash)\"}"
     }
