@@ -30,7 +30,12 @@ enum Harness {
   /// /tmp/vigil-test-ports/PORT, the scheme Scripts/lib/testports.py shares, so no two
   /// fixtures of any test process get the same one; a port once handed out is never handed out
   /// again in this run (a port a fake camera closed must stay refused).
-  static func freePort() -> Int {
+  static func freePort() -> Int { freePort { _ in true } }
+
+  /// The same, with `claim` run on each candidate while its lock is held: a fixture of this
+  /// process binds its own listener there (and returns true), so no check-then-bind gap is left.
+  @discardableResult
+  static func freePort(claim: (Int) -> Bool) -> Int {
     portLock.lock()
     defer { portLock.unlock() }
     let ranges = candidateRanges()
@@ -47,7 +52,7 @@ enum Harness {
       mkdir(lockDir, 0o777)
       let fd = open("\(lockDir)/\(port)", O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
       if fd < 0 { continue }
-      if flock(fd, LOCK_EX | LOCK_NB) != 0 || !bindable(port) {
+      if flock(fd, LOCK_EX | LOCK_NB) != 0 || !bindable(port) || !claim(port) {
         close(fd)
         continue
       }
@@ -96,6 +101,21 @@ enum Harness {
         bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
       }
     } == 0
+  }
+
+  /// Who holds a loopback TCP port, as `ss` shows it (for an error message).
+  static func holders(_ port: Int) -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/ss")
+    p.arguments = ["-tanpH", "sport = :\(port)"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    guard (try? p.run()) != nil else { return "(ss did not run)" }
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let text = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return text.isEmpty ? "ss shows no socket on it now" : "ss: " + text
   }
 
   static func tempDir(_ name: String = "vigil") -> URL {
@@ -576,9 +596,55 @@ final class ProbeTarget: @unchecked Sendable {
   private let lock = NSLock()
   private var fd: Int32 = -1
 
-  init(port: Int = Harness.freePort(), listening: Bool = true) throws {
+  /// On a port of its own: the listener itself is bound while the port's lock is held, so
+  /// nothing can take the port between a check and the bind (a check-then-bind, as for the
+  /// fixtures in other processes, lost its port once in a full run: errno 98 at the bind).
+  init() throws {
+    var chosen: (port: Int, fd: Int32)?
+    _ = Harness.freePort { port in
+      let s = ProbeTarget.listener(port)
+      if s < 0 {
+        // Taken since the check: say by whom, so the cause is on record, and use another.
+        FileHandle.standardError.write(Data(
+          "note: test port \(port) was taken between the check and the bind: \(Harness.holders(port))\n".utf8))
+        return false
+      }
+      chosen = (port, s)
+      return true
+    }
+    guard let c = chosen else { throw HarnessError("no port for a fake camera") }
+    port = c.port
+    adopt(c.fd)
+  }
+
+  /// On a given port (`listening: false`: refusing until `open()`).
+  init(port: Int, listening: Bool = true) throws {
     self.port = port
     if listening { try open() }
+  }
+
+  /// A listening socket on 127.0.0.1:`port`, or -1 with errno set.
+  private static func listener(_ port: Int) -> Int32 {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    if s < 0 { return -1 }
+    var one: Int32 = 1
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(truncatingIfNeeded: port).bigEndian
+    let r = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard r == 0, listen(s, 64) == 0 else {
+      let e = errno
+      Foundation.close(s)
+      errno = e
+      return -1
+    }
+    return s
   }
 
   var isOpen: Bool {
@@ -588,26 +654,19 @@ final class ProbeTarget: @unchecked Sendable {
   }
 
   func open() throws {
-    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var one: Int32 = 1
-    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = UInt16(port).bigEndian
-    let r = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
+    let s = ProbeTarget.listener(port)
+    guard s >= 0 else {
+      let e = errno
+      throw HarnessError("fake camera cannot listen on \(port): errno \(e); \(Harness.holders(port))")
     }
-    guard r == 0, listen(s, 64) == 0 else {
-      Foundation.close(s)
-      throw HarnessError("fake camera cannot listen on \(port): errno \(errno)")
-    }
+    adopt(s)
+  }
+
+  private func adopt(_ s: Int32) {
     lock.lock()
     fd = s
     lock.unlock()
-    let t = Thread { [self] in
+    let t = Thread {
       while true {
         let c = accept(s, nil, nil)
         if c < 0 { break }
