@@ -44,8 +44,10 @@ public struct Heartbeat {
     public var fault: String?
     /// Its clock minus the gateway's, in seconds; nil when unknown or the gateway is unsynced.
     public var clockSkewS: Int64?
+    /// Who installed and owns it (`police`, `district`, `resident`), from its config entry.
+    public var owner: String
 
-    public init(id: String, state: String = "unknown", power: String = "unknown",
+    public init(id: String, owner: String = "district", state: String = "unknown", power: String = "unknown",
                 link: String = "unknown", relay: String = "on", sinceS: Int = 0, cycles: Int = 0,
                 snapshotAgeS: Int? = nil, fault: String? = nil, clockSkewS: Int64? = nil) {
       self.id = id
@@ -58,6 +60,7 @@ public struct Heartbeat {
       self.snapshotAgeS = snapshotAgeS
       self.fault = fault
       self.clockSkewS = clockSkewS
+      self.owner = owner
     }
   }
 
@@ -113,6 +116,7 @@ public struct Heartbeat {
     for c in cameras {
       w.beginObject()
       w.field("id", c.id)
+      w.field("owner", c.owner)
       w.field("state", c.state)
       w.field("power", c.power)
       w.field("link", c.link)
