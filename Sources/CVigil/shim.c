@@ -1,5 +1,6 @@
 #define _GNU_SOURCE  // strptime, timegm
 #include "CVigil.h"
+#include <spawn.h>
 
 int vigil_errno(void) { return errno; }
 void vigil_set_errno(int value) { errno = value; }
@@ -144,3 +145,37 @@ CURLcode vigil_curl_msg_result(const CURLMsg *msg) { return msg->data.result; }
 int vigil_entry(int argc, char **argv);
 int main(int argc, char **argv) { return vigil_entry(argc, argv); }
 #endif
+
+int vigil_spawn(const char *path, const char *a1, const char *a2, int out_fd) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t none;
+  pid_t pid;
+  char *argv[] = {(char *)path, (char *)a1, (char *)a2, NULL};
+  sigemptyset(&none);
+  if (posix_spawn_file_actions_init(&fa) != 0) return -1;
+  if (posix_spawnattr_init(&at) != 0) {
+    posix_spawn_file_actions_destroy(&fa);
+    return -1;
+  }
+  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+  int rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (rc != 0) {
+    errno = rc;
+    return -1;
+  }
+  return pid;
+}
+
+int vigil_exec_self_args(const char *path, char *const argv[]) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execv(path, argv);
+  return -1;
+}

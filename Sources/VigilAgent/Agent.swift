@@ -19,6 +19,9 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   private(set) var snapshots: Snapshots!
   private var heartbeatTimer: EventLoop.Timer?
   private var heartbeatSeq = 0
+  /// When the last heartbeat went out (monotonic ms; 0 before the first), for the update's trial.
+  private(set) var lastHeartbeatMs: Int64 = 0
+  var heartbeatsSent: Int { heartbeatSeq }
   let startMs: Int64
   private var stopping = false
   /// Set by a part that cannot start (a GPIO line in use, a missing chip): the agent then says
@@ -56,6 +59,9 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     add(snapshots)
     let streams = StreamChecks(agent: self) { [snapshots] in snapshots.http }
     add(streams)
+    let update = SelfUpdate(agent: self) { [snapshots] in snapshots.http }
+    update.mainsLost = { [cameras] in cameras.cabinet.mains?.word == "lost" }
+    add(update)
     // A camera's video state comes from its snapshots; a camera back from a power cut or a
     // power cycle gets a snapshot at once.
     snapshots.onSnapshotResult = { [cameras] r in cameras.snapshotResult(r) }
@@ -73,7 +79,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
 
   /// Loads the config, takes a boot number, and runs until SIGTERM or SIGINT. Returns the exit
   /// code.
-  public static func run(configPath: String) -> Int32 {
+  public static func run(configPath: String,
+                         argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil) -> Int32 {
     var loaded: LoadedConfig
     do { loaded = try ConfigFile.load(configPath) } catch {
       ConfigFile.log("config \(configPath)", error)
@@ -81,6 +88,8 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     }
     loaded = RemoteConfig.recoverAtStart(loaded)
     let stateDir = loaded.config.spool.dir + "/state"
+    // A self-update in place runs instead of this binary (the process is replaced).
+    UpdateLauncher.launch(stateDir: stateDir, argv: argv)
     let bootId: Int64
     do {
       try Files.makeDirectories(stateDir)
@@ -116,6 +125,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
       return 1
     }
     for p in parts { p.stop() }
+    UpdateLauncher.markCleanExit(stateDir: stateDir)
     Log.notice("stopped")
     return 0
   }
@@ -173,6 +183,9 @@ public final class Agent: BrokerSessionDelegate, Outbox {
 
   /// SIGTERM or SIGINT: the retained status says `shutdown`, and once the broker has
   /// acknowledged it (or 3 s have passed) a clean disconnect, which suppresses the will; exit 0.
+  /// The update part's stop: swapping in a staged binary, or rolling a trial back.
+  func stopForUpdate() { shutdown() }
+
   private func shutdown() {
     if stopping { return }
     stopping = true
@@ -215,6 +228,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
   private func sendHeartbeat() {
     guard session.isConnected else { return }
     heartbeatSeq += 1
+    lastHeartbeatMs = Clock.monotonicMs()
     session.publish("\(topicRoot)/heartbeat", heartbeat().encode(), qos: 0, retain: false)
   }
 
@@ -226,7 +240,7 @@ public final class Agent: BrokerSessionDelegate, Outbox {
       tsMs: Clock.wallMs(), clockSynced: Clock.isSynced(), configVersion: config.version,
       broker: session.currentBroker.label, connects: session.connects,
       lastOutageS: session.lastOutageS)
-    hb.cameras = config.cameras.map { Heartbeat.Camera(id: $0.id) }
+    hb.cameras = config.cameras.map { Heartbeat.Camera(id: $0.id, owner: $0.owner.rawValue) }
     hb.trust = config.trustedKeys.isEmpty ? "unsigned" : "signed"
     for p in parts { p.fill(&hb) }
     return hb

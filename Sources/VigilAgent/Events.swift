@@ -33,7 +33,7 @@ final class EventLog {
   /// The optimiser copies a function into each call site that passes it a closure; the work is
   /// kept in `begin` and `finish`, which are not inlined, so those copies stay a few bytes.
   @discardableResult
-  func emit(_ kind: String, _ fields: (inout JSONWriter) -> Void = { _ in }) -> String {
+  @inline(never) func emit(_ kind: String, _ fields: (inout JSONWriter) -> Void = { _ in }) -> String {
     var w = begin(kind)
     fields(&w)
     return finish(kind, &w)

@@ -45,7 +45,7 @@ public final class ConfigProblems {
 
   public var isEmpty: Bool { count == 0 }
 
-  public func add(_ field: String, _ reason: String) {
+  @inline(never) public func add(_ field: String, _ reason: String) {
     count += 1
     if found.count < Self.kept {
       found.append(ConfigError(Self.clipped(field, 160), Self.clipped(reason, 240)))
@@ -53,7 +53,7 @@ public final class ConfigProblems {
   }
 
   /// Adds an error and the problems it carries.
-  public func add(_ error: ConfigError) {
+  @inline(never) public func add(_ error: ConfigError) {
     for e in error.all { add(e.field, e.reason) }
     count += error.count - 1 - error.more.count
   }
@@ -114,22 +114,22 @@ struct ObjectReader {
     path.isEmpty ? key : "\(path).\(key)"
   }
 
-  func field(_ key: String) -> String { Self.join(path, key) }
+  @inline(never) func field(_ key: String) -> String { Self.join(path, key) }
 
-  func value(_ key: String) -> JSONValue? {
+  @inline(never) func value(_ key: String) -> JSONValue? {
     for m in members where m.name == key { return m.value }
     return nil
   }
 
-  func has(_ key: String) -> Bool { value(key) != nil }
+  @inline(never) func has(_ key: String) -> Bool { value(key) != nil }
 
-  func fail(_ key: String, _ reason: String) { problems.add(field(key), reason) }
+  @inline(never) func fail(_ key: String, _ reason: String) { problems.add(field(key), reason) }
 
-  private func missing(_ key: String) {
+  @inline(never) private func missing(_ key: String) {
     if !broken { fail(key, "is required") }
   }
 
-  func int(_ key: String, _ range: ClosedRange<Int>, default def: Int? = nil) -> Int {
+  @inline(never) func int(_ key: String, _ range: ClosedRange<Int>, default def: Int? = nil) -> Int {
     guard let v = value(key) else {
       if let d = def { return d }
       missing(key)
@@ -145,7 +145,7 @@ struct ObjectReader {
   }
 
   /// A 64-bit integer on every board: byte counts that can pass 2^31 (the spool's quota).
-  func int64(_ key: String, _ range: ClosedRange<Int64>, default def: Int64) -> Int64 {
+  @inline(never) func int64(_ key: String, _ range: ClosedRange<Int64>, default def: Int64) -> Int64 {
     guard let v = value(key) else { return def }
     guard let i = v.int64Value, range.contains(i) else {
       let got: String
@@ -156,7 +156,7 @@ struct ObjectReader {
     return i
   }
 
-  func string(_ key: String, default def: String? = nil) -> String {
+  @inline(never) func string(_ key: String, default def: String? = nil) -> String {
     guard let v = value(key) else {
       if let d = def { return d }
       missing(key)
@@ -174,14 +174,14 @@ struct ObjectReader {
   }
 
   /// nil when absent or wrong (a wrong one is a problem).
-  func optionalString(_ key: String) -> String? {
+  @inline(never) func optionalString(_ key: String) -> String? {
     guard has(key) else { return nil }
     let before = problems.count
     let s = string(key)
     return problems.count == before ? s : nil
   }
 
-  func bool(_ key: String, default def: Bool) -> Bool {
+  @inline(never) func bool(_ key: String, default def: Bool) -> Bool {
     guard let v = value(key) else { return def }
     guard case .bool(let b) = v else {
       fail(key, "must be true or false, not \(v.typeName)")
@@ -190,7 +190,7 @@ struct ObjectReader {
     return b
   }
 
-  func array(_ key: String, required: Bool) -> [JSONValue] {
+  @inline(never) func array(_ key: String, required: Bool) -> [JSONValue] {
     guard let v = value(key) else {
       if required { missing(key) }
       return []

@@ -23,7 +23,7 @@ public indirect enum JSONValue {
   }
 
   /// The member named `key` of an object (the first, if given twice).
-  public subscript(key: String) -> JSONValue? {
+  @inline(never) public subscript(key: String) -> JSONValue? {
     guard case .object(let members) = self else { return nil }
     for m in members where m.name == key { return m.value }
     return nil

@@ -10,39 +10,39 @@ public struct JSONWriter {
   public var text: String { String(decoding: bytes, as: UTF8.self) }
 
   /// Comma handling: a value directly after its key takes none; otherwise all but the first do.
-  private mutating func prefix() {
+  @inline(never) private mutating func prefix() {
     if afterKey { afterKey = false; return }
     if first[first.count - 1] { first[first.count - 1] = false } else { bytes.append(0x2C) }
   }
 
   private mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
-  public mutating func beginObject() { prefix(); bytes.append(0x7B); first.append(true) }
-  public mutating func endObject() { first.removeLast(); bytes.append(0x7D) }
-  public mutating func beginArray() { prefix(); bytes.append(0x5B); first.append(true) }
-  public mutating func endArray() { first.removeLast(); bytes.append(0x5D) }
+  @inline(never) public mutating func beginObject() { prefix(); bytes.append(0x7B); first.append(true) }
+  @inline(never) public mutating func endObject() { first.removeLast(); bytes.append(0x7D) }
+  @inline(never) public mutating func beginArray() { prefix(); bytes.append(0x5B); first.append(true) }
+  @inline(never) public mutating func endArray() { first.removeLast(); bytes.append(0x5D) }
 
-  public mutating func key(_ name: String) {
+  @inline(never) public mutating func key(_ name: String) {
     prefix()
     Self.appendQuoted(name, to: &bytes)
     bytes.append(0x3A)
     afterKey = true
   }
 
-  public mutating func string(_ s: String) { prefix(); Self.appendQuoted(s, to: &bytes) }
-  public mutating func int(_ v: Int) { prefix(); raw("\(v)") }
-  public mutating func int64(_ v: Int64) { prefix(); raw("\(v)") }
-  public mutating func bool(_ v: Bool) { prefix(); raw(v ? "true" : "false") }
-  public mutating func null() { prefix(); raw("null") }
+  @inline(never) public mutating func string(_ s: String) { prefix(); Self.appendQuoted(s, to: &bytes) }
+  @inline(never) public mutating func int(_ v: Int) { prefix(); raw("\(v)") }
+  @inline(never) public mutating func int64(_ v: Int64) { prefix(); raw("\(v)") }
+  @inline(never) public mutating func bool(_ v: Bool) { prefix(); raw(v ? "true" : "false") }
+  @inline(never) public mutating func null() { prefix(); raw("null") }
   /// Inserts text that is already JSON (a stored document, a nested message).
-  public mutating func rawJSON(_ json: [UInt8]) { prefix(); bytes.append(contentsOf: json) }
+  @inline(never) public mutating func rawJSON(_ json: [UInt8]) { prefix(); bytes.append(contentsOf: json) }
 
-  public mutating func field(_ name: String, _ s: String) { key(name); string(s) }
-  public mutating func field(_ name: String, _ v: Int) { key(name); int(v) }
-  public mutating func field(_ name: String, _ v: Int64) { key(name); int64(v) }
-  public mutating func field(_ name: String, _ v: Bool) { key(name); bool(v) }
+  @inline(never) public mutating func field(_ name: String, _ s: String) { key(name); string(s) }
+  @inline(never) public mutating func field(_ name: String, _ v: Int) { key(name); int(v) }
+  @inline(never) public mutating func field(_ name: String, _ v: Int64) { key(name); int64(v) }
+  @inline(never) public mutating func field(_ name: String, _ v: Bool) { key(name); bool(v) }
   /// A string field that is null when absent.
-  public mutating func field(_ name: String, optional s: String?) {
+  @inline(never) public mutating func field(_ name: String, optional s: String?) {
     key(name)
     if let s = s { string(s) } else { null() }
   }
@@ -50,7 +50,7 @@ public struct JSONWriter {
   private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
   /// Appends `s` as a JSON string literal: quotes, backslashes and control bytes escaped.
-  public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
+  @inline(never) public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
     out.append(0x22)
     for b in s.utf8 {
       switch b {

@@ -1,7 +1,13 @@
 /// The MQTT contract's messages (DESIGN.md, "The MQTT contract (v1)"), encoded. Pure: the
 /// caller supplies every value, so tests check the exact bytes.
 public enum Messages {
-  public static let version = "0.1.0"
+  #if !VIGIL_NEXT_VERSION
+    public static let version = "0.1.0"
+  #else
+    /// A build that says it is the next version, for the self-update tests only
+    /// (`VIGIL_NEXT_VERSION=1 Scripts/build-embedded x86_64`): the same code, another version.
+    public static let version = "0.1.1"
+  #endif
 
   /// `R/status`, retained: `online` at every connect.
   public static func online(bootId: Int64, tsMs: Int64) -> [UInt8] {

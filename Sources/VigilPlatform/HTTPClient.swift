@@ -17,10 +17,14 @@ public final class HTTPClient {
     /// Basic authentication allowed besides digest: only where the camera's config says so,
     /// since basic sends the password in clear to whoever answers, a spoofed camera too.
     public var basicAuth: Bool
+    /// Takes the body as it arrives instead of keeping it (a download to a file); false ends
+    /// the transfer (a failed write).
+    public var sink: ((UnsafeRawBufferPointer) -> Bool)?
 
     public init(url: String, username: String? = nil, password: String? = nil,
                 connectTimeoutMs: Int64, totalTimeoutMs: Int64, maxBytes: Int,
-                basicAuth: Bool = false) {
+                basicAuth: Bool = false, sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) {
+      self.sink = sink
       self.url = url
       self.username = username
       self.password = password
@@ -85,6 +89,8 @@ public final class HTTPClient {
     fileprivate var offersDigest = false
     var basicOnly: Bool { offersBasic && !offersDigest }
     var done: (Outcome) -> Void
+    fileprivate var sink: ((UnsafeRawBufferPointer) -> Bool)?
+    fileprivate var sunk = 0
     /// An RTSP session's handle runs one request after another (`RTSPCheck`): curl keeps the
     /// CSeq, the session id and the digest state on it, so it is not cleaned up between them.
     var keepsHandle = false
@@ -205,6 +211,7 @@ public final class HTTPClient {
       return nil
     }
     let t = Transfer(easy: easy, maxBytes: r.maxBytes, done: done)
+    t.sink = r.sink
     let me = Unmanaged.passUnretained(t).toOpaque()
     var rc = vigil_curl_easy_setopt_str(easy, CURLOPT_URL, r.url)
     func set(_ o: CURLoption, _ v: Int) {
@@ -232,6 +239,15 @@ public final class HTTPClient {
       rc = vigil_curl_easy_setopt_datafn(easy, CURLOPT_WRITEFUNCTION) { data, size, n, user in
         guard let t = HTTPClient.transfer(user) else { return 0 }
         let count = size * n
+        if let sink = t.sink {
+          t.sunk += count
+          if t.sunk > t.maxBytes {
+            t.tooLarge = true
+            return 0
+          }
+          guard let d = data else { return count }
+          return sink(UnsafeRawBufferPointer(start: d, count: count)) ? count : 0
+        }
         if t.body.count + count > t.maxBytes {
           t.tooLarge = true
           return 0
@@ -271,6 +287,7 @@ public final class HTTPClient {
   /// says why (its `done` is not called).
   func start(_ t: Transfer) -> String? {
     t.body.removeAll(keepingCapacity: true)
+    t.sunk = 0
     t.tooLarge = false
     t.date.removeAll()
     t.headersMs = nil

@@ -35,11 +35,11 @@ public enum Log {
   /// The buffer: 200 lines of ~80 bytes.
   public static let ringBytes = 16 * 1024
 
-  public static func error(_ s: String) { write(.error, s) }
-  public static func warning(_ s: String) { write(.warning, s) }
-  public static func notice(_ s: String) { write(.notice, s) }
-  public static func info(_ s: String) { write(.info, s) }
-  public static func debug(_ s: String) { write(.debug, s) }
+  @inline(never) public static func error(_ s: String) { write(.error, s) }
+  @inline(never) public static func warning(_ s: String) { write(.warning, s) }
+  @inline(never) public static func notice(_ s: String) { write(.notice, s) }
+  @inline(never) public static func info(_ s: String) { write(.info, s) }
+  @inline(never) public static func debug(_ s: String) { write(.debug, s) }
 
   public static func write(_ level: Level, _ s: String) {
     if level.rawValue > threshold.rawValue { return }

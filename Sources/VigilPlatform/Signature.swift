@@ -77,3 +77,31 @@ public enum Signature {
     return rc == 0 ? sig : nil
   }
 }
+
+/// SHA-256 over a stream, from libsodium: a downloaded binary is hashed a piece at a time, so no
+/// step of the loop costs more than one piece.
+public final class SHA256Stream {
+  private var state = crypto_hash_sha256_state()
+
+  public init() { crypto_hash_sha256_init(&state) }
+
+  public func update(_ bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+    crypto_hash_sha256_update(&state, base.assumingMemoryBound(to: UInt8.self),
+                              UInt64(bytes.count))
+  }
+
+  /// The digest as 64 lowercase hex digits.
+  public func finish() -> String {
+    var out = [UInt8](repeating: 0, count: 32)
+    crypto_hash_sha256_final(&state, &out)
+    let digits: StaticString = "0123456789abcdef"
+    var hex: [UInt8] = []
+    hex.reserveCapacity(64)
+    for b in out {
+      hex.append(digits.utf8Start[Int(b >> 4)])
+      hex.append(digits.utf8Start[Int(b & 15)])
+    }
+    return String(decoding: hex, as: UTF8.self)
+  }
+}

@@ -75,6 +75,14 @@ int vigil_tty_raw(int fd, unsigned int baud);
 /// variadic, and on Debian also macros (typecheck-gcc.h): Swift can call neither, so each use
 /// gets a typed wrapper here. CURLAUTH_* and CURLMsg's result union do not import either.
 /// curl_global_init(CURL_GLOBAL_DEFAULT): the flags are a compound macro.
+/// Starts `path a1 a2` (a2 may be NULL) with its standard output and error on `out_fd` and
+/// an empty signal mask (the loop blocks its signals for its signalfd); returns the child's
+/// pid, or -1 with errno set. For the self-update's check of a new binary.
+int vigil_spawn(const char *path, const char *a1, const char *a2, int out_fd);
+/// Replaces the process with `path`, keeping its arguments and environment, with an empty
+/// signal mask; returns only on failure (-1, errno set).
+int vigil_exec_self_args(const char *path, char *const argv[]);
+
 CURLcode vigil_curl_global_init(void);
 CURLcode vigil_curl_easy_setopt_long(CURL *h, CURLoption opt, long value);
 CURLcode vigil_curl_easy_setopt_str(CURL *h, CURLoption opt, const char *value);
