@@ -3,14 +3,19 @@ import VigilPlatform
 
 /// One run of `vigil-centre rollout`, on the project's own event loop and broker session: the
 /// sites in waves, each wave sent only once every site of the one before has the document, and
-/// a halt at the first site that refuses it, undoes it or does not answer.
+/// a halt at the first site that refuses it, undoes it or does not answer. The sites of the
+/// halted wave that were sent it are heard out first (up to the timeout), so the progress file
+/// records every one that has it.
 ///
 /// Per wave: subscribe to each site's state and status, then publish a probe to a topic of the
 /// rollout's own and wait for it to come back. The broker sends the retained messages of a
 /// subscription before anything published after it, so once the probe is back every site's
 /// state *before* the document is known: a site that already has it is not sent it again (a
 /// resume), and a later message identical to that state is the site repeating itself on a
-/// reconnect, not an answer.
+/// reconnect, not an answer. A site whose state already refuses this very document, still
+/// retained for it (Ed25519 signatures are deterministic, so the same document and key give
+/// the same bytes), fails at once: a gateway does not look at a document it refused again
+/// until its agent restarts.
 final class Rollout: BrokerSessionDelegate {
   struct Settings {
     var broker: Config.Broker
@@ -29,6 +34,8 @@ final class Rollout: BrokerSessionDelegate {
     let site: String
     /// Its retained state before the document was sent (nil: none).
     var before: [UInt8]?
+    /// What is retained on its `config/set` or `update` before the document was sent.
+    var retainedDocument: [UInt8]?
     /// `online` or `offline`, from its retained `R/status`.
     var status: String?
     /// The last thing it said since the document was sent.
@@ -61,6 +68,8 @@ final class Rollout: BrokerSessionDelegate {
   private var exitStatus: Int32 = 1
   private var alreadyHad = 0
   private var answered = 0
+  /// The wave's sites that refused or undid the document, in the order they said so.
+  private var failures: [(site: String, reason: String)] = []
 
   init(loop: EventLoop, settings: Settings) {
     self.loop = loop
@@ -140,6 +149,10 @@ final class Rollout: BrokerSessionDelegate {
       w.status = (try? JSON.parse(payload))?["state"]?.stringValue
       return
     }
+    if sub == settings.target.setTopic {
+      if probe != nil { w.retainedDocument = payload }
+      return
+    }
     guard sub == settings.target.stateTopic else { return }
     if probe != nil {
       w.before = payload
@@ -172,6 +185,7 @@ final class Rollout: BrokerSessionDelegate {
     for w in watches {
       session.subscribe("\(settings.prefix)/\(w.site)/\(settings.target.stateTopic)", qos: 1)
       session.subscribe("\(settings.prefix)/\(w.site)/status", qos: 1)
+      session.subscribe("\(settings.prefix)/\(w.site)/\(settings.target.setTopic)", qos: 1)
     }
     let p = String(Sys.random64(), radix: 16)
     probe = p
@@ -201,6 +215,15 @@ final class Rollout: BrokerSessionDelegate {
         halt(site: w.site, "signing its document failed")
         return
       }
+      if let b = w.before, case .failure(let text) = settings.target.answer(b),
+        w.retainedDocument == envelope
+      {
+        w.finished = true
+        failures.append((w.site, text))
+        say("  \(w.site) \(text) (its answer before this run, to this same document: a site "
+          + "looks at it again only after its agent restarts)")
+        continue
+      }
       let topic = "\(settings.prefix)/\(w.site)/\(settings.target.setTopic)"
       guard session.publish(topic, envelope, qos: 1, retain: true) != nil else {
         halt(site: w.site, "cannot publish to \(topic): \(session.lastError)")
@@ -212,7 +235,17 @@ final class Rollout: BrokerSessionDelegate {
     if sent > 0 {
       say("  sent to \(sent) site\(plural(sent)); waiting up to \(settings.timeoutS) s")
     }
-    if watches.allSatisfy({ $0.finished }) { nextWave() }
+    waveCheck()
+  }
+
+  /// Once every site of the wave has answered: the next wave, or the halt at the first failure.
+  private func waveCheck() {
+    guard watches.allSatisfy({ $0.finished }) else { return }
+    if let f = failures.first {
+      halt(site: f.site, f.reason)
+    } else {
+      nextWave()
+    }
   }
 
   /// A state message from a site after its document was sent.
@@ -226,11 +259,12 @@ final class Rollout: BrokerSessionDelegate {
       answered += 1
       say("  \(w.site) \(text) (\(took))")
       markDone(w.site)
-      if watches.allSatisfy({ $0.finished }) { nextWave() }
+      waveCheck()
     case .failure(let text):
       w.finished = true
+      failures.append((w.site, text))
       say("  \(w.site) \(text) (\(took))")
-      halt(site: w.site, text)
+      waveCheck()
     case .progress(let text):
       if w.last != text {
         w.last = text
@@ -246,6 +280,10 @@ final class Rollout: BrokerSessionDelegate {
     if probe != nil {
       halt(site: nil, "the broker did not return the rollout's probe on \(probeTopic) within "
         + "\(settings.timeoutS) s (may the centre's account read and write it?)")
+      return
+    }
+    if let f = failures.first {
+      halt(site: f.site, f.reason)
       return
     }
     guard let w = watches.first(where: { !$0.finished }) else { return }
@@ -271,7 +309,9 @@ final class Rollout: BrokerSessionDelegate {
     let where_ = waveIndex >= 0 && waveIndex < waves.count
       ? "wave \(waveIndex + 1)/\(waves.count)" : "the start"
     say("HALTED at \(where_)" + (site.map { ", site \($0)" } ?? "") + ": \(reason)")
-    let waiting = watches.filter { !$0.finished && $0.sentMs > 0 }.map { $0.site }
+    for f in failures.dropFirst() { say("  also: \(f.site) \(f.reason)") }
+    let waiting = watches.filter { !$0.finished && $0.sentMs > 0 && $0.site != site }
+      .map { $0.site }
     if !waiting.isEmpty {
       say("  not answered yet: \(waiting.joined(separator: ", ")) (looked at again on --resume)")
     }

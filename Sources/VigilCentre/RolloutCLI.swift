@@ -1,3 +1,4 @@
+import CVigil
 import VigilCore
 import VigilPlatform
 
@@ -101,22 +102,24 @@ extension CentreCLI {
       err("vigil-centre rollout: \(m)")
       return 1
     }
-    func read(_ path: String) -> [UInt8]? {
+    func read(_ option: String, _ path: String) -> [UInt8]? {
       do throws(SystemError) { return try Files.read(path, limit: 1 << 20) } catch {
-        _ = fail(error.message)
+        let text = strerror(error.errno).map { String(cString: $0) } ?? "errno \(error.errno)"
+        let verb = error.call == "open" ? "open" : "read"
+        _ = fail("\(option) \(path): cannot \(verb) it: \(text)")
         return nil
       }
     }
-    guard let sitesBytes = read(sitesFile) else { return 1 }
+    guard let sitesBytes = read("--sites", sitesFile) else { return 1 }
     let sites: [String]
     let target: RolloutTarget
     do throws(RolloutError) {
       sites = try SitesFile.parse(sitesBytes, path: sitesFile)
       if let c = configPath {
-        guard let bytes = read(c) else { return 1 }
+        guard let bytes = read("--config", c) else { return 1 }
         target = try RolloutTarget.config(bytes, path: c)
       } else if let u = updatePath {
-        guard let bytes = read(u) else { return 1 }
+        guard let bytes = read("--update", u) else { return 1 }
         target = try RolloutTarget.update(bytes, path: u)
       } else {
         return usage("give one of --config and --update")
@@ -124,11 +127,13 @@ extension CentreCLI {
     } catch {
       return fail(error.message)
     }
-    guard let secret = readSecret(key, "rollout") else { return 1 }
+    guard let keyText = read("--key", key), let secret = secretKey(keyText, key, "rollout") else {
+      return 1
+    }
     if let u = username {
       broker.username = u
       if let pp = passwordPath {
-        guard let bytes = read(pp) else { return 1 }
+        guard let bytes = read("--password-file", pp) else { return 1 }
         let line = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).first ?? []
         broker.password = String(decoding: line.filter { $0 != 0x0D }, as: UTF8.self)
       }
@@ -137,7 +142,7 @@ extension CentreCLI {
     var progress = RolloutProgress(kind: target.kind, target: target.label)
     if let state = statePath {
       if resume {
-        guard let bytes = read(state) else { return 1 }
+        guard let bytes = read("--state", state) else { return 1 }
         do throws(RolloutError) { progress = try RolloutProgress.parse(bytes, path: state) } catch {
           return fail(error.message)
         }

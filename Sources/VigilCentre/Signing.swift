@@ -130,6 +130,11 @@ extension CentreCLI {
       err("vigil-centre \(command): \(error.message)")
       return nil
     }
+    return secretKey(keyText, path, command)
+  }
+
+  /// The secret key in `keyText` (the contents of `path`), or nil after saying why.
+  static func secretKey(_ keyText: [UInt8], _ path: String, _ command: String) -> [UInt8]? {
     let trimmed = String(decoding: keyText.filter { $0 > 0x20 }, as: UTF8.self)
     guard let secret = Signature.fromBase64(trimmed), secret.count == 64 else {
       err("vigil-centre \(command): \(path) is not a secret key made by `vigil-centre keygen`")
