@@ -172,6 +172,58 @@ struct RolloutTests {
     #expect(try await retainedCopy(broker, "vigil/tp-0005/config/set") != nil)
   }
 
+  @Test func aSiteThatRollsBackHaltsTheRolloutAndResumeGoesOnWithoutIt() async throws {
+    // Version 2 moves the sites to the broker's TLS listener, trusting the CA in a file beside
+    // each site's config. tp-0202 holds a stale CA there: it cannot connect under version 2,
+    // and puts version 1 back after confirm_s (5 s).
+    let pki = try TestPKI()
+    let tlsPort = Harness.freePort()
+    let broker = try Broker(extraConfig: "listener \(tlsPort) 127.0.0.1\n"
+      + pki.listener(requireClientCert: false))
+    let keys = try centreKeys()
+    let centre = try await Centre(port: broker.port)
+    let ids = ["tp-0201", "tp-0202", "tp-0203"]
+    var sites: [Site] = []
+    for id in ids {
+      let site = try startSite(id, broker: broker, publicKey: keys.publicKey)
+      try FileManager.default.copyItem(
+        atPath: pki.path(id == "tp-0202" ? "other.pem" : "ca.pem"),
+        toPath: site.agent.dir.appendingPathComponent("centre-ca.pem").path)
+      sites.append(site)
+    }
+    await waitUntilReady(centre, sites)
+    let sitesFile = keys.dir.appendingPathComponent("sites.txt").path
+    try (ids.joined(separator: "\n") + "\n").write(toFile: sitesFile, atomically: true, encoding: .utf8)
+    let doc = keys.dir.appendingPathComponent("v2.json").path
+    try """
+      {"version": 2, "heartbeat_s": 1, "keepalive_s": 5, "confirm_s": 5,
+       "brokers": [\(brokerEntry(tlsPort, #""tls": {"ca_file": "centre-ca.pem"}"#))]}
+      """.write(toFile: doc, atomically: true, encoding: .utf8)
+    let progress = keys.dir.appendingPathComponent("progress.json").path
+    let args = ["--broker", "127.0.0.1:\(broker.port)", "--sites", sitesFile, "--key", keys.key,
+                "--config", doc, "--waves", "1", "--timeout", "30", "--state", progress]
+
+    let (status, out) = await rollout(args)
+    #expect(status == 1, "\(out)\n\(sites[1].agent.log.text)")
+    #expect(out.contains("  tp-0201 applied v2 ("), "\(out)")
+    #expect(out.contains("  tp-0202 pending_confirm v2 ("), "\(out)")
+    #expect(out.contains("HALTED at wave 2/3, site tp-0202: rolled_back v2: "), "\(out)")
+    #expect(!out.contains("wave 3/3"), "\(out)")
+    #expect(centre.messages("vigil/tp-0203/config/set").isEmpty)
+    #expect(configState(centre, "tp-0203")?["version"] as? Int == 1)
+    // The site is back on version 1 and reachable: its heartbeats say so.
+    let hb = await centre.waitFor("vigil/tp-0202/heartbeat", within: 5,
+                                  after: centre.messages("vigil/tp-0202/heartbeat").count)
+    #expect(hb?.json?["config_version"] as? Int == 1)
+
+    // The operator leaves the site out (it needs its CA file replaced, then a higher version).
+    try "tp-0201\ntp-0203\n".write(toFile: sitesFile, atomically: true, encoding: .utf8)
+    let (resumed, resumedOut) = await rollout(args + ["--resume"])
+    #expect(resumed == 0, "\(resumedOut)")
+    #expect(resumedOut.contains("  tp-0203 applied v2 ("), "\(resumedOut)")
+    #expect(resumedOut.contains("rollout of config v2 done: 2 sites have it"), "\(resumedOut)")
+  }
+
   @Test func aSiteThatDoesNotAnswerHaltsTheRolloutAndResumeGoesOnWithoutIt() async throws {
     let broker = try Broker()
     let keys = try centreKeys()
