@@ -10,7 +10,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages every Script needs: the C libraries for the host and the boards (arm64 and
 # armhf through multiarch), the cross toolchains and qemu-user for the board binaries, and the
 # real broker and clients the tests and the demo use; GStreamer's RTSP server for the fake
-# camera's stream; prometheus for promtool, which checks the centre's alert rules.
+# camera's stream.
 VIGIL_PACKAGES=(
   pkg-config mosquitto mosquitto-clients openssl
   libmosquitto-dev libgpiod-dev gpiod libcjson-dev libcurl4-openssl-dev libsodium-dev
@@ -23,7 +23,6 @@ VIGIL_PACKAGES=(
   libsodium-dev:armhf libc-ares-dev:armhf libssl-dev:armhf
   picocom python3-pexpect
   python3-gi gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  prometheus
 )
 
 # Installs the named packages that are not installed yet; silent when all are.

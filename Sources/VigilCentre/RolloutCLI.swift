@@ -9,6 +9,7 @@ extension CentreCLI {
                                 (--config DOC.json | --update MANIFEST.json)
                                 [--waves 1,5,25%] [--timeout S] [--state FILE [--resume]]
                                 [--prefix vigil] [--username U --password-file F]
+                                [--ca-file CA.pem]
 
     Sends a signed configuration document or update manifest to the sites of FILE in waves and
     watches each site's answer: a config is done when R/config/state says the new version is
@@ -33,18 +34,20 @@ extension CentreCLI {
       -p, --prefix PREFIX       the sites' topic_prefix (default vigil)
       -u, --username U          the centre's MQTT username
       -P, --password-file F     a file whose first line is its password
+      -C, --ca-file CA.pem      connect with TLS, the broker's certificate checked against
+                                this CA and the broker's HOST
     """
 
   static func rollout(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
   {
     let p = Getopt.parse(
-      argc, argv, short: "b:s:c:U:k:w:t:S:rp:u:P:h",
+      argc, argv, short: "b:s:c:U:k:w:t:S:rp:u:P:C:h",
       long: [("broker", true, "b"), ("sites", true, "s"), ("config", true, "c"),
              ("update", true, "U"), ("key", true, "k"), ("waves", true, "w"),
              ("timeout", true, "t"), ("state", true, "S"), ("resume", false, "r"),
              ("prefix", true, "p"), ("username", true, "u"), ("password-file", true, "P"),
-             ("help", false, "h")])
+             ("ca-file", true, "C"), ("help", false, "h")])
     func usage(_ m: String) -> Int32 { usageError("rollout", m, rolloutUsage) }
     if let e = p.error { return usage(e) }
     if p.has("h") {
@@ -54,6 +57,7 @@ extension CentreCLI {
     if !p.operands.isEmpty { return usage("unexpected \"\(p.operands[0])\"") }
     var brokerText: String?, sitesPath: String?, configPath: String?, updatePath: String?
     var keyPath: String?, statePath: String?, username: String?, passwordPath: String?
+    var caFile: String?
     var wavesText = "1,5,25%", prefix = "vigil", timeoutS = 600, resume = false
     for (flag, arg) in p.options {
       let v = arg ?? ""
@@ -74,6 +78,7 @@ extension CentreCLI {
       case "p": prefix = v
       case "u": username = v
       case "P": passwordPath = v
+      case "C": caFile = v
       default: break
       }
     }
@@ -137,6 +142,11 @@ extension CentreCLI {
         let line = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).first ?? []
         broker.password = String(decoding: line.filter { $0 != 0x0D }, as: UTF8.self)
       }
+    }
+
+    if let ca = caFile {
+      guard read("--ca-file", ca) != nil else { return 1 }
+      broker.tls = Config.TLS(caFile: ca)
     }
 
     var progress = RolloutProgress(kind: target.kind, target: target.label)

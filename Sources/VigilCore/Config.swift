@@ -25,7 +25,7 @@ public struct Config: Equatable {
     /// `host:port`, as the heartbeat and the logs name a broker.
     public var label: String { "\(host):\(port)" }
 
-    /// For the centre's tools, which connect without a config document.
+    /// A broker given on a command line (the centre's tools), not read from a config.
     public init(host: String, port: Int, tls: TLS? = nil, username: String? = nil,
                 password: String? = nil, protocolV5: Bool = false) {
       self.host = host

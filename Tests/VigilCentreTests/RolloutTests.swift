@@ -216,9 +216,13 @@ struct RolloutTests {
                                   after: centre.messages("vigil/tp-0202/heartbeat").count)
     #expect(hb?.json?["config_version"] as? Int == 1)
 
-    // The operator leaves the site out (it needs its CA file replaced, then a higher version).
+    // The operator leaves the site out (it needs its CA file replaced, then a higher version),
+    // and resumes over the broker's TLS listener this time.
     try "tp-0201\ntp-0203\n".write(toFile: sitesFile, atomically: true, encoding: .utf8)
-    let (resumed, resumedOut) = await rollout(args + ["--resume"])
+    var overTLS = args
+    overTLS[1] = "127.0.0.1:\(tlsPort)"
+    let (resumed, resumedOut) = await rollout(overTLS + ["--resume", "--ca-file", pki.path("ca.pem")])
+    #expect(resumedOut.contains("connected to 127.0.0.1:\(tlsPort)"), "\(resumedOut)")
     #expect(resumed == 0, "\(resumedOut)")
     #expect(resumedOut.contains("  tp-0203 applied v2 ("), "\(resumedOut)")
     #expect(resumedOut.contains("rollout of config v2 done: 2 sites have it"), "\(resumedOut)")
