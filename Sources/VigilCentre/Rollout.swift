@@ -306,9 +306,9 @@ final class Rollout: BrokerSessionDelegate {
   private func halt(site: String?, _ reason: String) {
     guard !stopped else { return }
     stopped = true
-    let where_ = waveIndex >= 0 && waveIndex < waves.count
+    let place = waveIndex >= 0 && waveIndex < waves.count
       ? "wave \(waveIndex + 1)/\(waves.count)" : "the start"
-    say("HALTED at \(where_)" + (site.map { ", site \($0)" } ?? "") + ": \(reason)")
+    say("HALTED at \(place)" + (site.map { ", site \($0)" } ?? "") + ": \(reason)")
     for f in failures.dropFirst() { say("  also: \(f.site) \(f.reason)") }
     let waiting = watches.filter { !$0.finished && $0.sentMs > 0 && $0.site != site }
       .map { $0.site }
