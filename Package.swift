@@ -40,6 +40,9 @@ let package = Package(
     // The platform layer against real files (the spool).
     .testTarget(name: "VigilPlatformTests", dependencies: ["VigilPlatform", "VigilCore"]),
     .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilCore", "VigilAgent"]),
+    // The centre's commands: their pure parts, and rollouts against a real broker and agents.
+    // Harness.swift is a link to the integration tests' own, not a copy.
+    .testTarget(name: "VigilCentreTests", dependencies: ["VigilCentre", "VigilCore"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -16,6 +16,11 @@ public enum CentreCLI {
       sign --key KEY FILE       print the signed envelope {"doc":…,"sig":…} for FILE
       sign-command --key KEY --site SITE LINE...
                                 print a signed command for R/cmd (expires in 300 s)
+      sign-update --key KEY --site SITE MANIFEST
+                                print a signed update manifest for R/update on SITE
+      rollout --broker HOST:PORT --sites FILE --key KEY (--config DOC | --update MANIFEST)
+                                send a signed config or update to sites in waves, halting
+                                at the first site that refuses it or does not answer
       version                   print the version
       help                      this text
 
@@ -38,6 +43,8 @@ public enum CentreCLI {
     case "keygen": return keygen(subArgc, subArgv)
     case "sign": return sign(subArgc, subArgv)
     case "sign-command": return signCommand(subArgc, subArgv)
+    case "sign-update": return signUpdate(subArgc, subArgv)
+    case "rollout": return rollout(subArgc, subArgv)
     case "version", "--version", "-V":
       out("vigil-centre \(Messages.version)")
       return 0

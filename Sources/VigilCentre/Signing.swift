@@ -130,6 +130,11 @@ extension CentreCLI {
       err("vigil-centre \(command): \(error.message)")
       return nil
     }
+    return secretKey(keyText, path, command)
+  }
+
+  /// The secret key in `keyText` (the contents of `path`), or nil after saying why.
+  static func secretKey(_ keyText: [UInt8], _ path: String, _ command: String) -> [UInt8]? {
     let trimmed = String(decoding: keyText.filter { $0 > 0x20 }, as: UTF8.self)
     guard let secret = Signature.fromBase64(trimmed), secret.count == 64 else {
       err("vigil-centre \(command): \(path) is not a secret key made by `vigil-centre keygen`")
@@ -138,19 +143,79 @@ extension CentreCLI {
     return secret
   }
 
-  /// Prints `{"doc":…,"sig":…}` for `doc`; the exit status.
-  static func printEnvelope(_ doc: [UInt8], _ secret: [UInt8], _ command: String) -> Int32 {
-    guard let sig = Signature.sign(doc, secretKey: secret) else {
-      err("vigil-centre \(command): signing failed")
-      return 1
-    }
+  /// `{"doc":…,"sig":…}` for `doc`, or nil when libsodium cannot sign.
+  static func envelope(_ doc: [UInt8], _ secret: [UInt8]) -> [UInt8]? {
+    guard let sig = Signature.sign(doc, secretKey: secret) else { return nil }
     var w = JSONWriter()
     w.beginObject()
     w.field("doc", Signature.base64(doc))
     w.field("sig", Signature.base64(sig))
     w.endObject()
-    out(w.text)
+    return w.bytes
+  }
+
+  /// Prints `{"doc":…,"sig":…}` for `doc`; the exit status.
+  static func printEnvelope(_ doc: [UInt8], _ secret: [UInt8], _ command: String) -> Int32 {
+    guard let e = envelope(doc, secret) else {
+      err("vigil-centre \(command): signing failed")
+      return 1
+    }
+    out(String(decoding: e, as: UTF8.self))
     return 0
+  }
+
+  static let signUpdateUsage = """
+    usage: vigil-centre sign-update --key PREFIX.key --site SITE MANIFEST
+
+    Prints the signed envelope of an update manifest for R/update on one site: MANIFEST is
+    {"version","seq","sha256","size","arch","url"}, checked field by field, and the signed
+    document is it with "site_id": SITE added (a site_id in MANIFEST is replaced). `rollout
+    --update` does the same for each site of a rollout.
+      -k, --key FILE   the secret key made by `vigil-centre keygen`
+      -s, --site SITE  the site it is for
+    """
+
+  static func signUpdate(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
+    -> Int32
+  {
+    let p = Getopt.parse(argc, argv, short: "k:s:h",
+                         long: [("key", true, "k"), ("site", true, "s"), ("help", false, "h")])
+    if let e = p.error { return usageError("sign-update", e, signUpdateUsage) }
+    var keyPath: String? = nil
+    var site: String? = nil
+    for (flag, value) in p.options {
+      switch flag {
+      case "h":
+        out(signUpdateUsage)
+        return 0
+      case "k": keyPath = value
+      case "s": site = value
+      default: break
+      }
+    }
+    guard let key = keyPath else { return usageError("sign-update", "--key is required", signUpdateUsage) }
+    guard let s = site else { return usageError("sign-update", "--site is required", signUpdateUsage) }
+    guard Names.isSafeName(s, maxLength: 64) else {
+      return usageError("sign-update", "--site: \"\(s)\" is not a site id (1-64 letters, "
+        + "digits, '-', '_' or '.')", signUpdateUsage)
+    }
+    guard p.operands.count == 1 else {
+      return usageError("sign-update", "give exactly one MANIFEST", signUpdateUsage)
+    }
+    let file = p.operands[0]
+    let target: RolloutTarget
+    do throws(SystemError) {
+      let bytes = try Files.read(file, limit: 1 << 20)
+      do throws(RolloutError) { target = try RolloutTarget.update(bytes, path: file) } catch {
+        err("vigil-centre sign-update: \(error.message)")
+        return 1
+      }
+    } catch {
+      err("vigil-centre sign-update: \(error.message)")
+      return 1
+    }
+    guard let secret = readSecret(key, "sign-update") else { return 1 }
+    return printEnvelope(target.document(for: s), secret, "sign-update")
   }
 
   static func sign(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)

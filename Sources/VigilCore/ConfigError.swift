@@ -216,10 +216,11 @@ struct ObjectReader {
   }
 }
 
-/// Names that become parts of MQTT topics, client ids or file names.
-enum Names {
+/// Names that become parts of MQTT topics, client ids or file names (public: the centre's
+/// sites lists are held to the same rule as `site_id`).
+public enum Names {
   /// Letters, digits, `-`, `_` and `.`: safe in a topic level, a client id and a file name.
-  static func isSafeName(_ s: String, maxLength: Int) -> Bool {
+  public static func isSafeName(_ s: String, maxLength: Int) -> Bool {
     if s.isEmpty || s.utf8.count > maxLength || s == "." || s == ".." { return false }
     for b in s.utf8 {
       let ok =

@@ -262,7 +262,8 @@ public final class BrokerSession {
     // Nagle off: each MQTT packet is written whole, and an event must not wait for the
     // broker's delayed ACK of the packet before it (up to 200 ms a message during a replay).
     _ = mosquitto_int_option(c, MOSQ_OPT_TCP_NODELAY, 1)
-    var rc = willPayload.withUnsafeBytes { raw in
+    // An empty will topic: no will (a centre-side reader has no status of its own to leave).
+    var rc = willTopic.isEmpty ? MOSQ_ERR_SUCCESS.rawValue : willPayload.withUnsafeBytes { raw in
       mosquitto_will_set(c, willTopic, Int32(raw.count), raw.baseAddress, 1, true)
     }
     if rc == MOSQ_ERR_SUCCESS.rawValue, let user = broker.username {
