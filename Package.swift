@@ -19,6 +19,9 @@ let package = Package(
     .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
     .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
+    // Snapshots decoded at 1/8 scale for the view watch.
+    .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                   providers: [.apt(["libturbojpeg0-dev"])]),
     // The OpenSSL client context handed to libmosquitto: OpenSSL's setters are macros.
     .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
     // POSIX headers for both build modes, and shims for what Swift cannot call (variadics, macros).
@@ -28,7 +31,7 @@ let package = Package(
     // Platform: one file per kernel interface or C library.
     .target(name: "VigilPlatform",
             dependencies: ["VigilCore", "CVigil", "CMosquitto", "CGpiod", "CCurl", "CSodium",
-                           "CAres", "CTLS"]),
+                           "CAres", "CTLS", "CTurboJPEG"]),
     // The agent: wiring of core and platform, the command line.
     .target(name: "VigilAgent", dependencies: ["VigilCore", "VigilPlatform", "CVigil"]),
     // Thin executable.

@@ -66,8 +66,10 @@ EOF
 
   # Type=notify: `systemctl restart` returned once READY=1 came; STATUS= is the agent's line.
   out=$(in_ct systemctl show -p Type,ActiveState,SubState,StatusText vigil.service | tr '\n' ' ')
-  [[ $out == *"Type=notify"*"ActiveState=active"*"SubState=running"*"StatusText=online via 127.0.0.1:$uport"* ]] \
-    || fail "systemctl show: $out"
+  local want
+  for want in "Type=notify" "ActiveState=active" "SubState=running" "StatusText=online via 127.0.0.1:$uport"; do
+    [[ " $out" == *" $want "* ]] || fail "systemctl show: $out (no $want)"
+  done
   ok "Type=notify: active (running) after READY=1; $(echo "$out" | grep -o 'StatusText=.*')"
 
   # systemctl reload: SIGHUP, the same process, RELOADING=1 ... READY=1.
