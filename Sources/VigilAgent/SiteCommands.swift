@@ -29,8 +29,9 @@ extension Agent {
       for line in Log.recent(n) { out += line + "\n" }
       // Every line is here; these are the ones the journal (stderr) did not get.
       let dropped = Log.droppedLines
-      if dropped > 0 { out += "stderr full: " + String(dropped)
-        + " lines not written there since start\n" }
+      if dropped > 0 {
+        out += "stderr full: " + String(dropped) + " lines not written there since start\n"
+      }
       return .ok(out)
     }
   }
