@@ -19,6 +19,9 @@ let package = Package(
     .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
     .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
+    // The centre's HTTP server (`vigil-centre exporter`); never linked into the board's binary.
+    .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
+                   providers: [.apt(["libmicrohttpd-dev"])]),
     // The OpenSSL client context handed to libmosquitto: OpenSSL's setters are macros.
     .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
     // POSIX headers for both build modes, and shims for what Swift cannot call (variadics, macros).
@@ -34,12 +37,15 @@ let package = Package(
     // Thin executable.
     .executableTarget(name: "vigil", dependencies: ["VigilAgent"]),
     // The centre's commands (signing today; issue 17 adds more), on the same core and platform.
-    .target(name: "VigilCentre", dependencies: ["VigilCore", "VigilPlatform"]),
+    .target(name: "VigilCentre", dependencies: ["VigilCore", "VigilPlatform", "CMicroHTTPD"]),
     .executableTarget(name: "vigil-centre", dependencies: ["VigilCentre"]),
     .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
     // The platform layer against real files (the spool).
     .testTarget(name: "VigilPlatformTests", dependencies: ["VigilPlatform", "VigilCore"]),
     .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilCore", "VigilAgent"]),
+    // The exporter's model and text formats, and the exporter against real agents, a real
+    // Prometheus and a real browser.
+    .testTarget(name: "VigilCentreTests", dependencies: ["VigilCentre", "VigilCore"]),
   ],
   swiftLanguageModes: [.v5]
 )

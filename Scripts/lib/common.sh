@@ -22,6 +22,7 @@ VIGIL_PACKAGES=(
   libmosquitto-dev:armhf libgpiod-dev:armhf libcjson-dev:armhf libcurl4-openssl-dev:armhf
   libsodium-dev:armhf libc-ares-dev:armhf libssl-dev:armhf
   picocom python3-pexpect
+  libmicrohttpd-dev prometheus chromium chromium-driver python3-selenium
   python3-gi gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
 

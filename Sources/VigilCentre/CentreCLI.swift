@@ -16,6 +16,8 @@ public enum CentreCLI {
       sign --key KEY FILE       print the signed envelope {"doc":…,"sig":…} for FILE
       sign-command --key KEY --site SITE LINE...
                                 print a signed command for R/cmd (expires in 300 s)
+      exporter --broker HOST:PORT [...]
+                                Prometheus metrics and the district page from the broker
       version                   print the version
       help                      this text
 
@@ -38,6 +40,7 @@ public enum CentreCLI {
     case "keygen": return keygen(subArgc, subArgv)
     case "sign": return sign(subArgc, subArgv)
     case "sign-command": return signCommand(subArgc, subArgv)
+    case "exporter": return exporter(subArgc, subArgv)
     case "version", "--version", "-V":
       out("vigil-centre \(Messages.version)")
       return 0

@@ -18,6 +18,17 @@ public struct Config: Equatable {
 
     /// `host:port`, as the heartbeat and the logs name a broker.
     public var label: String { "\(host):\(port)" }
+
+    /// A broker given on a command line (the centre's tools), not read from a config.
+    public init(host: String, port: Int, tls: TLS? = nil, username: String? = nil,
+                password: String? = nil, protocolV5: Bool = false) {
+      self.host = host
+      self.port = port
+      self.tls = tls
+      self.username = username
+      self.password = password
+      self.protocolV5 = protocolV5
+    }
   }
 
   public enum Owner: String, Equatable { case police, district, resident }

@@ -40,6 +40,9 @@ public final class BrokerSession {
   public private(set) var lastOutageS = 0
   /// Why the last attempt or connection failed, for `mqtt` and the logs.
   public private(set) var lastError = ""
+  /// The largest payload copied out of libmosquitto on a topic other than `/cmd`; the agent's
+  /// is `maxPayloadBytes`. The centre's exporter raises it to take snapshots (up to 4 MiB).
+  public var payloadLimit = BrokerSession.maxPayloadBytes
 
   private let loop: EventLoop
   private let clientId: String
@@ -262,7 +265,8 @@ public final class BrokerSession {
     // Nagle off: each MQTT packet is written whole, and an event must not wait for the
     // broker's delayed ACK of the packet before it (up to 200 ms a message during a replay).
     _ = mosquitto_int_option(c, MOSQ_OPT_TCP_NODELAY, 1)
-    var rc = willPayload.withUnsafeBytes { raw in
+    // An empty will topic: no will (a centre-side reader has no status of its own to leave).
+    var rc = willTopic.isEmpty ? MOSQ_ERR_SUCCESS.rawValue : willPayload.withUnsafeBytes { raw in
       mosquitto_will_set(c, willTopic, Int32(raw.count), raw.baseAddress, 1, true)
     }
     if rc == MOSQ_ERR_SUCCESS.rawValue, let user = broker.username {
@@ -304,8 +308,7 @@ public final class BrokerSession {
       guard let s = BrokerSession.owner(obj), let m = msg, let t = m.pointee.topic else { return }
       var payload: [UInt8] = []
       let size = Int(m.pointee.payloadlen)
-      let limit = BrokerSession.isCommandTopic(t)
-        ? BrokerSession.maxCommandBytes : BrokerSession.maxPayloadBytes
+      let limit = BrokerSession.isCommandTopic(t) ? BrokerSession.maxCommandBytes : s.payloadLimit
       if let p = m.pointee.payload, size > 0, size <= limit {
         payload = Array(UnsafeRawBufferPointer(start: p, count: size))
       }
