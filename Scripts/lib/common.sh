@@ -12,7 +12,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # real broker and clients the tests and the demo use; GStreamer's RTSP server for the fake
 # camera's stream.
 VIGIL_PACKAGES=(
-  pkg-config mosquitto mosquitto-clients openssl
+  pkg-config mosquitto mosquitto-clients openssl curl
   libmosquitto-dev libgpiod-dev gpiod libcjson-dev libcurl4-openssl-dev libsodium-dev
   libc-ares-dev libssl-dev
   gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static

@@ -17,8 +17,10 @@ final class DistrictModel {
     var heartbeat: SiteReports.Heartbeat?
     /// When the last heartbeat arrived (monotonic ms).
     var heartbeatAtMs: Int64?
-    /// The heartbeat interval, learnt from consecutive heartbeats' `ts` and `seq`.
+    /// The heartbeat interval: the longest of the last few gaps between consecutive heartbeats
+    /// (`ts` over `seq`), so one sent early (at a reconnect) does not make the site look stale.
     var intervalMs: Int64 = DistrictModel.defaultIntervalMs
+    var recentGapsMs: [Int64] = []
     /// The boot the site is in, from its status, heartbeats and event ids.
     var bootId: Int64?
     var consoleLoggedIn = false
@@ -34,9 +36,15 @@ final class DistrictModel {
   static let defaultIntervalMs: Int64 = 60_000
   /// A site is up while its last heartbeat is younger than this many intervals.
   static let staleIntervals: Int64 = 3
+  /// How many heartbeat gaps the interval is the longest of: a site whose `heartbeat_s` was
+  /// lowered is judged by the new one after this many heartbeats.
+  static let gapsKept = 4
   /// Sites beyond this are refused (each a bad message): a publisher inventing site ids must
   /// not grow the exporter without bound. A district has about 1,600.
   static let maxSites = 20_000
+  /// The largest status, heartbeat, event or state document read (the agent's own limit on
+  /// documents); only snapshots may be larger (the session's limit, `Exporter.maxSnapshotBytes`).
+  static let maxDocumentBytes = 256 * 1024
   /// Bad messages are logged once per site per this many ms.
   static let badLogEveryMs: Int64 = 60_000
 
@@ -90,7 +98,9 @@ final class DistrictModel {
     let siteId = String(rest[0])
     let sub = String(rest[1])
     guard SiteId.isValid(siteId) else { return bad(nil, topic, "not a site id", nowMs) }
-    if payload.count != size { return bad(siteId, topic, "\(size) bytes, over the limit", nowMs) }
+    if payload.count != size || (size > Self.maxDocumentBytes && !sub.hasPrefix("snapshot/")) {
+      return bad(siteId, topic, "\(size) bytes, over the limit", nowMs)
+    }
     let site: Site
     if let s = sites[siteId] {
       site = s
@@ -152,7 +162,11 @@ final class DistrictModel {
     if let prev = site.heartbeat, prev.bootId == hb.bootId, hb.seq > prev.seq {
       // Per heartbeat, so one that was lost on the way does not double the interval.
       let per = (hb.ts - prev.ts) / (hb.seq - prev.seq)
-      if per >= 500 && per <= 86_400_000 { site.intervalMs = per }
+      if per >= 500 && per <= 86_400_000 {
+        site.recentGapsMs.append(per)
+        if site.recentGapsMs.count > Self.gapsKept { site.recentGapsMs.removeFirst() }
+        site.intervalMs = site.recentGapsMs.max() ?? per
+      }
     }
     enterBoot(site, hb.bootId)
     site.heartbeat = hb

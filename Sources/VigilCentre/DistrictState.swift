@@ -117,7 +117,10 @@ enum DistrictState {
           w.key("since_s")
           if let v = c.sinceS { w.int64(v) } else { w.null() }
           w.field("view", c.view?.state ?? "unscored")
-          w.field("snapshot", m.snapshots.picture(id, c.id) != nil)
+          let pic = m.snapshots.picture(id, c.id)
+          w.field("snapshot", pic != nil)
+          w.key("snapshot_ms")
+          if let p = pic { w.int64(p.captureMs) } else { w.null() }
           w.endObject()
         }
         w.endArray()

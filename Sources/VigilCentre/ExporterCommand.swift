@@ -99,6 +99,11 @@ extension CentreCLI {
         return 1
       }
     }
+    // Large blocks (a scrape's text, 28 MB for a district, and MHD's copy of it; snapshots) are
+    // mapped on their own and unmapped when freed. Without it glibc raises its mmap threshold
+    // to the size of the first such block freed and keeps the next ones in the heap, dirty,
+    // between scrapes.
+    Heap.configure()
     let loop: EventLoop
     do throws(SystemError) {
       loop = try EventLoop()

@@ -139,6 +139,35 @@ final class PrometheusServer {
     }
   }
 
+  /// The raw samples of one series over the last `seconds`: each scrape's time (Unix seconds,
+  /// when the scrape began) and value, oldest first; nil unless the selector picks one series.
+  func samples(_ selector: String, seconds: Int) -> [(at: Double, value: Double)]? {
+    var c = URLComponents(string: "http://127.0.0.1:\(port)/api/v1/query")
+    c?.queryItems = [URLQueryItem(name: "query", value: "\(selector)[\(seconds)s]")]
+    guard let raw = c?.url?.absoluteString.replacingOccurrences(of: "+", with: "%2B"),
+      let a = HTTP.get(raw), a.status == 200,
+      let j = (try? JSONSerialization.jsonObject(with: a.body)) as? [String: Any],
+      let data = j["data"] as? [String: Any], let result = data["result"] as? [[String: Any]],
+      result.count == 1, let values = result[0]["values"] as? [[Any]]
+    else { return nil }
+    return values.compactMap { v in
+      guard v.count == 2, let t = v[0] as? Double, let s = v[1] as? String, let d = Double(s)
+      else { return nil }
+      return (t, d)
+    }
+  }
+
+  /// When the scrape that first gave `v` for `selector` (in the last `seconds`) began, as a
+  /// date, and the value of the scrape before it.
+  func firstScrape(_ selector: String, equal v: Double, seconds: Int = 60)
+    -> (at: Date, before: Double?)?
+  {
+    guard let s = samples(selector, seconds: seconds),
+      let i = s.firstIndex(where: { $0.value == v })
+    else { return nil }
+    return (Date(timeIntervalSince1970: s[i].at), i > 0 ? s[i - 1].value : nil)
+  }
+
   /// The value of a query that selects one series, nil when it selects none (or several).
   func value(_ q: String) -> Double? {
     guard let r = query(q), r.count == 1 else { return nil }

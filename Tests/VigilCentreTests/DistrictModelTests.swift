@@ -56,6 +56,15 @@ struct DistrictModelTests {
     #expect(s.intervalMs == 2_000)
     #expect(m.isUp(s, nowMs: 12_999))
     #expect(!m.isUp(s, nowMs: 13_000))
+    // One sent early (as at a reconnect) does not shorten it; a lower heartbeat_s is learnt
+    // after 4 heartbeats.
+    put(m, "heartbeat", Self.heartbeat(seq: 5, ts: 7_600), at: 7_600)
+    #expect(s.intervalMs == 2_000)
+    for (i, ts) in [8_600, 9_600, 10_600, 11_600].enumerated() {
+      put(m, "heartbeat", Self.heartbeat(seq: 6 + i, ts: ts), at: Int64(ts))
+    }
+    #expect(s.intervalMs == 1_000)
+    #expect(!m.isUp(s, nowMs: 14_600))
     put(m, "status", Array(#"{"state":"offline","boot_id":3}"#.utf8), at: 7_500)
     #expect(!m.isUp(s, nowMs: 7_500))
     // The inventory's other site, never heard from, is known and down.
@@ -84,13 +93,14 @@ struct DistrictModelTests {
     put(m, "status", Array(#"{"state":"maybe"}"#.utf8), at: 3_000)
     m.ingest(topic: "vigil/s1/snapshot/cam1/5", payload: [], size: 9 << 20, nowMs: 4_000)
     put(m, "snapshot/cam1/5", Array("GIF89a".utf8), at: 5_000)
-    #expect(m.count(.bad) == 6)
+    put(m, "event", [UInt8](repeating: 0x20, count: 256 * 1024 + 1), at: 5_500)
+    #expect(m.count(.bad) == 7)
     #expect(m.count(.heartbeat) == 0)
     #expect(logged.lines == ["bad message on vigil/s1/heartbeat: not valid JSON (near byte 0)"])
     put(m, "heartbeat", Array("[]".utf8), at: 61_000)
     #expect(logged.lines.count == 2)
     #expect(logged.lines.last == "bad message on vigil/s1/heartbeat: not a JSON object but an "
-      + "array (5 more not logged in the last minute)")
+      + "array (6 more not logged in the last minute)")
     // The messages' refusals name the field.
     let wrong = Box()
     let m2 = model(wrong)

@@ -90,6 +90,12 @@ enum DistrictPage {
     "use strict";
     const $ = (id) => document.getElementById(id);
     let shown = null;  // the camera in the viewer: {site, camera}
+    let captured = {};  // "site/camera" -> the capture time of its last snapshot (Unix ms)
+    const faultWords = {power: "no power", unreachable: "unreachable", auth: "login refused",
+      stream_down: "stream down", timeout: "timed out", no_media: "no media", frozen: "frozen",
+      bad_image: "no picture at its URL"};
+
+    function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
     function duration(s) {
       if (s === null || s === undefined) return "";
@@ -123,7 +129,9 @@ enum DistrictPage {
       shown = {site: site, camera: camera};
       $("viewer").hidden = false;
       $("viewer-title").textContent = site + " / " + camera;
-      $("viewer-detail").textContent = detail || "";
+      const ms = captured[site + "/" + camera];
+      $("viewer-detail").textContent = (detail || "")
+        + (ms ? "; snapshot taken " + new Date(ms).toLocaleString() : "");
       const img = $("viewer-img");
       img.hidden = false;
       $("viewer-none").hidden = true;
@@ -157,6 +165,10 @@ enum DistrictPage {
 
     function draw(state) {
       const t = state.totals;
+      captured = {};
+      for (const w of state.wards) for (const s of w.sites) for (const c of s.cameras) {
+        if (c.snapshot_ms !== null) captured[s.id + "/" + c.id] = c.snapshot_ms;
+      }
       $("totals").textContent = t.sites + " sites, " + t.up + " up; " + t.cameras + " cameras, "
         + t.dark + " dark; updated " + new Date().toLocaleTimeString();
       for (const name of ["power", "network", "tree", "installers"]) drawList(name, state.work[name]);
@@ -168,8 +180,9 @@ enum DistrictPage {
         const darkCams = w.sites.reduce((n, s) => n + s.cameras.filter((c) => c.dark).length, 0);
         if (downSites > 0) sec.classList.add("down"); else if (darkCams > 0) sec.classList.add("bad");
         sec.dataset.ward = w.ward;
-        sec.append(el("h2", "", (w.ward || "(no ward in the inventory)") + ": " + w.sites.length
-          + " sites, " + downSites + " not up, " + darkCams + " cameras dark"));
+        sec.append(el("h2", "", (w.ward || "(no ward in the inventory)") + ": "
+          + plural(w.sites.length, "site") + ", " + downSites + " not up, "
+          + plural(darkCams, "camera") + " dark"));
         const sites = el("div", "sites");
         for (const s of w.sites) {
           const card = el("div", "site");
@@ -192,7 +205,7 @@ enum DistrictPage {
             b.dataset.site = s.id;
             b.dataset.camera = c.id;
             b.append(c.id);
-            let detail = c.fault ? c.fault : c.state;
+            let detail = c.fault ? (faultWords[c.fault] || c.fault) : c.state.replace("_", " ");
             if (c.since_s !== null) detail += " for " + duration(c.since_s);
             if (c.view !== "unscored" && c.view !== "clear") detail += "; view " + c.view;
             b.append(el("small", "", detail));
