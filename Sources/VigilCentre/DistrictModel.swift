@@ -29,6 +29,8 @@ final class DistrictModel {
     /// When a bad message of this site was last logged, and how many were not logged since.
     var badLoggedAtMs: Int64?
     var badUnlogged = 0
+    /// Whether any message of the site has been read (an inventory site may have none).
+    var heard = false
 
     init(id: String) { self.id = id }
   }
@@ -111,6 +113,7 @@ final class DistrictModel {
       site = Site(id: siteId)
       sites[siteId] = site
     }
+    site.heard = true
     do throws(SiteReports.Refusal) {
       switch sub {
       case "status":

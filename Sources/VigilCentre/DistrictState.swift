@@ -32,8 +32,10 @@ enum DistrictState {
       let up = m.isUp(s, nowMs: nowMs)
       if !up {
         let problem: String
-        if s.heartbeatAtMs == nil {
+        if !s.heard {
           problem = "never heard from"
+        } else if s.heartbeatAtMs == nil {
+          problem = "no heartbeat yet"
         } else if s.online == false {
           problem = "offline"
         } else if s.online == nil {

@@ -193,7 +193,7 @@ enum DistrictPage {
           let meta = s.address ? s.address + ". " : "";
           meta += s.up ? "up" : (s.status === "offline" ? "offline" : "not up");
           if (s.heartbeat_age_s !== null && !s.up) meta += ", silent for " + duration(s.heartbeat_age_s);
-          if (s.heartbeat_age_s === null) meta += ", never heard from";
+          if (s.heartbeat_age_s === null) meta += ", no heartbeat yet";
           if (s.mains === "lost") meta += "; mains lost";
           if (s.door === "open") meta += "; door open";
           if (s.console) meta += "; technician at the console";
