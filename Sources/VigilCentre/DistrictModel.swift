@@ -217,7 +217,8 @@ final class DistrictModel {
       site.badUnlogged += 1
       return
     }
-    let more = site.badUnlogged > 0 ? " (\(site.badUnlogged) more not logged in the last minute)" : ""
+    let n = site.badUnlogged
+    let more = n > 0 ? " (\(n) more not logged in the last minute)" : ""
     site.badLoggedAtMs = nowMs
     site.badUnlogged = 0
     logBad("bad message on \(topic): \(reason)\(more)")

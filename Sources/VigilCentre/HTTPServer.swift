@@ -15,7 +15,8 @@ final class HTTPServer {
     var headers: [(String, String)] = []
 
     static func text(_ status: UInt32, _ s: String) -> Response {
-      Response(status: status, contentType: "text/plain; charset=utf-8", body: Array((s + "\n").utf8))
+      Response(status: status, contentType: "text/plain; charset=utf-8",
+               body: Array((s + "\n").utf8))
     }
   }
 

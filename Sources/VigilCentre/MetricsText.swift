@@ -45,7 +45,8 @@ enum MetricsText {
 
     // Sites.
     w.family("vigil_site_up", "gauge",
-             "1 while the retained status is online and the last heartbeat is younger than 3 heartbeat intervals")
+             "1 while the retained status is online and the last heartbeat is younger than "
+               + "3 heartbeat intervals")
     for (i, _) in sites.enumerated() { w.sample("vigil_site_up", siteLabels[i], up[i] ? 1 : 0) }
     w.family("vigil_site_heartbeat_age_seconds", "gauge",
              "Seconds since the exporter received the site's last heartbeat")
@@ -55,7 +56,7 @@ enum MetricsText {
       }
     }
     w.family("vigil_site_heartbeat_interval_seconds", "gauge",
-             "The site's heartbeat interval as learnt from consecutive heartbeats (60 until learnt)")
+             "The site's heartbeat interval, learnt from consecutive heartbeats (60 until then)")
     for (i, s) in sites.enumerated() where s.heartbeat != nil {
       w.sample("vigil_site_heartbeat_interval_seconds", siteLabels[i],
                real: Double(s.intervalMs) / 1000)
@@ -92,7 +93,8 @@ enum MetricsText {
               "1 while a technician is logged in at the serial console") { s, _ in
       s.consoleLoggedIn ? 1 : 0
     }
-    w.family("vigil_site_info", "gauge", "The agent's version and whether the site takes only signed documents")
+    w.family("vigil_site_info", "gauge",
+             "The agent's version and whether the site takes only signed documents")
     for (i, s) in sites.enumerated() {
       guard let version = s.heartbeat?.version ?? s.statusVersion else { continue }
       var l = siteLabels[i]
@@ -100,12 +102,14 @@ enum MetricsText {
       Writer.label(&l, "trust", s.heartbeat?.trust ?? "")
       w.sample("vigil_site_info", l, 1)
     }
-    w.family("vigil_site_config_state", "gauge", "The remote config's status: 1 for the current one")
+    w.family("vigil_site_config_state", "gauge",
+             "The remote config's status: 1 for the current one")
     for (i, s) in sites.enumerated() {
       guard let c = s.configState else { continue }
       w.oneOf("vigil_site_config_state", siteLabels[i], "state", configStatuses, c.status)
     }
-    w.family("vigil_site_update_state", "gauge", "The software update's state: 1 for the current one")
+    w.family("vigil_site_update_state", "gauge",
+             "The software update's state: 1 for the current one")
     for (i, s) in sites.enumerated() {
       guard let u = s.updateState else { continue }
       w.oneOf("vigil_site_update_state", siteLabels[i], "state", updateStates, u.state)
@@ -126,26 +130,38 @@ enum MetricsText {
       }
     }
     w.family("vigil_camera_state", "gauge", "The camera's state: 1 for the current one")
-    cameras { i, j, c in w.oneOf("vigil_camera_state", cameraLabels[i][j], "state", cameraStates, c.state) }
-    w.family("vigil_camera_fault", "gauge", "Why the camera gives no video: 1 for the current fault, all 0 when none")
-    cameras { i, j, c in w.oneOf("vigil_camera_fault", cameraLabels[i][j], "fault", faults, c.fault ?? "") }
+    cameras { i, j, c in
+      w.oneOf("vigil_camera_state", cameraLabels[i][j], "state", cameraStates, c.state)
+    }
+    w.family("vigil_camera_fault", "gauge",
+             "Why the camera gives no video: 1 for the current fault, all 0 when none")
+    cameras { i, j, c in
+      w.oneOf("vigil_camera_fault", cameraLabels[i][j], "fault", faults, c.fault ?? "")
+    }
     w.family("vigil_camera_dark", "gauge", "1 when the camera has a fault or its site is not up")
-    cameras { i, j, c in w.sample("vigil_camera_dark", cameraLabels[i][j], c.fault != nil || !up[i] ? 1 : 0) }
+    cameras { i, j, c in
+      w.sample("vigil_camera_dark", cameraLabels[i][j], c.fault != nil || !up[i] ? 1 : 0)
+    }
     w.family("vigil_camera_state_seconds", "gauge", "Seconds the camera has been in its state")
     cameras { i, j, c in
       if let v = c.sinceS { w.sample("vigil_camera_state_seconds", cameraLabels[i][j], v) }
     }
-    w.family("vigil_camera_power_cycles", "gauge", "Power cycles of the camera since the agent started")
+    w.family("vigil_camera_power_cycles", "gauge",
+             "Power cycles of the camera since the agent started")
     cameras { i, j, c in
       if let v = c.cycles { w.sample("vigil_camera_power_cycles", cameraLabels[i][j], v) }
     }
     w.family("vigil_camera_snapshot_age_seconds", "gauge", "Age of the camera's last snapshot")
     cameras { i, j, c in
-      if let v = c.snapshotAgeS { w.sample("vigil_camera_snapshot_age_seconds", cameraLabels[i][j], v) }
+      if let v = c.snapshotAgeS {
+        w.sample("vigil_camera_snapshot_age_seconds", cameraLabels[i][j], v)
+      }
     }
-    w.family("vigil_camera_view_state", "gauge", "The view watch's verdict: 1 for the current one, unscored without one")
+    w.family("vigil_camera_view_state", "gauge",
+             "The view watch's verdict: 1 for the current one, unscored without one")
     cameras { i, j, c in
-      w.oneOf("vigil_camera_view_state", cameraLabels[i][j], "state", viewStates, c.view?.state ?? "unscored")
+      w.oneOf("vigil_camera_view_state", cameraLabels[i][j], "state", viewStates,
+              c.view?.state ?? "unscored")
     }
     func view(_ name: String, _ help: String, _ value: (SiteReports.View) -> Double?) {
       w.family(name, "gauge", help)
@@ -153,12 +169,17 @@ enum MetricsText {
         if let v = c.view, let d = value(v) { w.sample(name, cameraLabels[i][j], real: d) }
       }
     }
-    view("vigil_camera_view_coverage", "Share of the reference view still seen, 0 to 1") { $0.coverage }
-    view("vigil_camera_view_sharpness", "Sharpness against the reference view, 0 to 1") { $0.sharpness }
+    view("vigil_camera_view_coverage", "Share of the reference view still seen, 0 to 1") {
+      $0.coverage
+    }
+    view("vigil_camera_view_sharpness", "Sharpness against the reference view, 0 to 1") {
+      $0.sharpness
+    }
     view("vigil_camera_view_shift_px", "How far the view has moved, in pixels") { $0.shiftPx }
 
     // The exporter itself.
-    w.family("vigil_exporter_messages_total", "counter", "MQTT messages read, by kind; bad ones refused")
+    w.family("vigil_exporter_messages_total", "counter",
+             "MQTT messages read, by kind; bad ones refused")
     for k in DistrictModel.Kind.allCases {
       var l: [UInt8] = []
       Writer.label(&l, "kind", k.rawValue, first: true)

@@ -116,12 +116,12 @@ enum SiteReports {
       seq: try int(v, "seq"), bootId: try int(v, "boot_id"), ts: try int(v, "ts"),
       version: try optionalString(v, "version"),
       configVersion: try optionalInt(v, "config_version"), cameras: cams,
-      uplinkConnects: try uplink.flatMap { u throws(Refusal) in try optionalInt(u, "connects", "uplink.") },
-      spoolCount: try spool.flatMap { s throws(Refusal) in try optionalInt(s, "count", "spool.") },
-      spoolBytes: try spool.flatMap { s throws(Refusal) in try optionalInt(s, "bytes", "spool.") },
-      spoolDropped: try spool.flatMap { s throws(Refusal) in try optionalInt(s, "dropped", "spool.") },
-      door: try board.flatMap { b throws(Refusal) in try optionalString(b, "door", "board.") },
-      mains: try board.flatMap { b throws(Refusal) in try optionalString(b, "mains", "board.") },
+      uplinkConnects: try optionalInt(in: uplink, "connects", "uplink."),
+      spoolCount: try optionalInt(in: spool, "count", "spool."),
+      spoolBytes: try optionalInt(in: spool, "bytes", "spool."),
+      spoolDropped: try optionalInt(in: spool, "dropped", "spool."),
+      door: try optionalString(in: board, "door", "board."),
+      mains: try optionalString(in: board, "mains", "board."),
       trust: try optionalString(v, "trust"))
   }
 
@@ -196,8 +196,25 @@ enum SiteReports {
 
   private static func int(_ v: JSONValue, _ key: String) throws(Refusal) -> Int64 {
     guard let m = v[key] else { throw Refusal("\(key): missing") }
-    guard let i = m.int64Value else { throw Refusal("\(key): must be a whole number, not \(m.typeName)") }
+    guard let i = m.int64Value else {
+      throw Refusal("\(key): must be a whole number, not \(m.typeName)")
+    }
     return i
+  }
+
+  /// A member of a nested object that may itself be absent (`uplink`, `spool`, `board`).
+  private static func optionalInt(in v: JSONValue?, _ key: String, _ path: String)
+    throws(Refusal) -> Int64?
+  {
+    guard let v = v else { return nil }
+    return try optionalInt(v, key, path)
+  }
+
+  private static func optionalString(in v: JSONValue?, _ key: String, _ path: String)
+    throws(Refusal) -> String?
+  {
+    guard let v = v else { return nil }
+    return try optionalString(v, key, path)
   }
 
   private static func optionalInt(_ v: JSONValue, _ key: String, _ path: String = "")

@@ -9,13 +9,13 @@ import Testing
 struct ExporterSiteTests {
   static let heartbeatS = 2
 
-  /// One gateway: its agent, board, fake camera (shared by its cameras) and topic root.
+  /// One gateway: its agent, board, fake cameras (cam1, cam2, …) and topic root.
   struct Gateway {
     let id: String
     let root: String
     let agent: AgentProcess
     let board: SimBoardDir
-    let camera: FakeCamera
+    let cameras: [FakeCamera]
   }
 
   /// A gateway with `cameras` cameras (cam1 has a power line) on `broker`.
@@ -25,9 +25,11 @@ struct ExporterSiteTests {
     let id = "t-\(tag)-\(UUID().uuidString.prefix(4).lowercased())"
     let dir = Harness.tempDir("exporter-\(tag)")
     let board = try SimBoardDir(in: dir, lines: ["cam1_power": (true, 50), "mains": (true, 50)])
-    let cam = try FakeCamera(auth: .none, pad: 200)
+    var cams: [FakeCamera] = []
     var entries: [String] = []
     for i in 1...cameras {
+      let cam = try FakeCamera(auth: .none, pad: 200)
+      cams.append(cam)
       var e = String(cam.entry("cam\(i)", every: 1, auth: false).dropLast())
       if i == 1 { e += ", \"power_line\": \"cam1_power\"" }
       entries.append(e + ", \"owner\": \"\(i == 1 ? "police" : "district")\"}")
@@ -38,7 +40,7 @@ struct ExporterSiteTests {
       "cameras": [\(entries.joined(separator: ", "))]
       """)
     let agent = try AgentProcess(config: config, dir: dir)
-    return Gateway(id: id, root: "vigil/\(id)", agent: agent, board: board, camera: cam)
+    return Gateway(id: id, root: "vigil/\(id)", agent: agent, board: board, cameras: cams)
   }
 
   func inventory(_ sites: [(String, String)]) throws -> URL {
@@ -93,9 +95,11 @@ struct ExporterSiteTests {
     let snap = await centre.waitFor("\(a.root)/snapshot/cam1/", within: 10)
     #expect(snap != nil, "\(a.agent.log.text)")
 
-    // The power cut. The heartbeat that first reports it, as the centre's subscriber sees it.
+    // The power cut: the camera's power line goes down, and the camera with it. The heartbeat
+    // that first reports it, as the centre's subscriber sees it.
     let beats = centre.messages("\(a.root)/heartbeat").count
     a.board.set("cam1_power", 0)
+    a.cameras[0].stop()
     let reported = await centre.waitFor("\(a.root)/heartbeat", within: 10, after: beats) { s in
       let cams = s.json?["cameras"] as? [[String: Any]]
       return cams?.first { $0["id"] as? String == "cam1" }?["state"] as? String == "no_power"

@@ -155,7 +155,11 @@ enum DistrictPage {
           li.append(" ");
           const a = el("a", "snap", "snapshot");
           a.href = snapshotURL(j.site, j.camera);
-          a.addEventListener("click", (ev) => { ev.preventDefault(); show(j.site, j.camera, text); });
+          a.addEventListener("click", (ev) => {
+            ev.preventDefault();
+            ev.stopPropagation();
+            show(j.site, j.camera, text);
+          });
           li.append(a);
         }
         if (j.camera) li.addEventListener("click", () => show(j.site, j.camera, text));
@@ -171,14 +175,17 @@ enum DistrictPage {
       }
       $("totals").textContent = t.sites + " sites, " + t.up + " up; " + t.cameras + " cameras, "
         + t.dark + " dark; updated " + new Date().toLocaleTimeString();
-      for (const name of ["power", "network", "tree", "installers"]) drawList(name, state.work[name]);
+      for (const name of ["power", "network", "tree", "installers"]) {
+        drawList(name, state.work[name]);
+      }
       const main = $("wards");
       main.replaceChildren();
       for (const w of state.wards) {
         const sec = el("section", "ward");
         const downSites = w.sites.filter((s) => !s.up).length;
         const darkCams = w.sites.reduce((n, s) => n + s.cameras.filter((c) => c.dark).length, 0);
-        if (downSites > 0) sec.classList.add("down"); else if (darkCams > 0) sec.classList.add("bad");
+        if (downSites > 0) sec.classList.add("down");
+        else if (darkCams > 0) sec.classList.add("bad");
         sec.dataset.ward = w.ward;
         sec.append(el("h2", "", (w.ward || "(no ward in the inventory)") + ": "
           + plural(w.sites.length, "site") + ", " + downSites + " not up, "
@@ -192,7 +199,9 @@ enum DistrictPage {
           card.append(el("h3", "", s.id));
           let meta = s.address ? s.address + ". " : "";
           meta += s.up ? "up" : (s.status === "offline" ? "offline" : "not up");
-          if (s.heartbeat_age_s !== null && !s.up) meta += ", silent for " + duration(s.heartbeat_age_s);
+          if (s.heartbeat_age_s !== null && !s.up) {
+            meta += ", silent for " + duration(s.heartbeat_age_s);
+          }
           if (s.heartbeat_age_s === null) meta += ", no heartbeat yet";
           if (s.mains === "lost") meta += "; mains lost";
           if (s.door === "open") meta += "; door open";
