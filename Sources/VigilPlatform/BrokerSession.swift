@@ -40,6 +40,9 @@ public final class BrokerSession {
   public private(set) var lastOutageS = 0
   /// Why the last attempt or connection failed, for `mqtt` and the logs.
   public private(set) var lastError = ""
+  /// The largest payload copied out of libmosquitto on a topic other than `/cmd`; the agent's
+  /// is `maxPayloadBytes`. The centre's exporter raises it to take snapshots (up to 4 MiB).
+  public var payloadLimit = BrokerSession.maxPayloadBytes
 
   private let loop: EventLoop
   private let clientId: String
@@ -306,8 +309,7 @@ public final class BrokerSession {
       guard let s = BrokerSession.owner(obj), let m = msg, let t = m.pointee.topic else { return }
       var payload: [UInt8] = []
       let size = Int(m.pointee.payloadlen)
-      let limit = BrokerSession.isCommandTopic(t)
-        ? BrokerSession.maxCommandBytes : BrokerSession.maxPayloadBytes
+      let limit = BrokerSession.isCommandTopic(t) ? BrokerSession.maxCommandBytes : s.payloadLimit
       if let p = m.pointee.payload, size > 0, size <= limit {
         payload = Array(UnsafeRawBufferPointer(start: p, count: size))
       }
