@@ -44,14 +44,8 @@ public struct ViewImage: Equatable {
     pixels[y * width + x] = value
   }
 
-  /// Sets the pixel at a row-major index; an index outside the picture is ignored.
-  mutating func setPixel(_ index: Int, _ value: UInt8) {
-    guard pixels.indices.contains(index) else { return }
-    pixels[index] = value
-  }
-
-  /// Makes this a `width` x `height` picture of `fill`, reusing the storage (no allocation
-  /// when it is already large enough). Sides are clamped to 0...maxSide.
+  /// Makes this a `width` x `height` picture of `fill`, reusing the storage when the size is
+  /// the same as before (a camera's snapshots keep theirs). Sides are clamped to 0...maxSide.
   public mutating func reshape(width: Int, height: Int, fill: UInt8 = 0) {
     let w = min(max(width, 0), Self.maxSide)
     let h = min(max(height, 0), Self.maxSide)
@@ -59,8 +53,7 @@ public struct ViewImage: Equatable {
     if pixels.count == n {
       for i in 0..<n { pixels[i] = fill }
     } else {
-      pixels.removeAll(keepingCapacity: true)
-      pixels.append(contentsOf: repeatElement(fill, count: n))
+      pixels = [UInt8](repeating: fill, count: n)
     }
     self.width = w
     self.height = h

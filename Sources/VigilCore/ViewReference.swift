@@ -44,16 +44,18 @@ public struct ViewReference: Equatable {
   /// images (a car in one of five is gone), the mean of their projections, the median of their
   /// sharpness ratios. nil without snapshots or when their sizes differ.
   public init?(mode: ViewMode, learntFrom shots: [ViewFeatures]) {
-    guard let first = shots.first else { return nil }
-    for s in shots where s.width != first.width || s.height != first.height { return nil }
-    var f = first
     let n = shots.count
+    guard n > 0 else { return nil }
+    var f = shots[0]
+    for k in 0..<n where shots[k].width != f.width || shots[k].height != f.height { return nil }
+    var median = f.work.pixels
     var column = [UInt8](repeating: 0, count: n)
-    for i in f.work.pixels.indices {
+    for i in 0..<median.count {
       for k in 0..<n { column[k] = shots[k].work.pixels[i] }
       Self.sortSmall(&column)
-      f.work.setPixel(i, column[n / 2])
+      median[i] = column[n / 2]
     }
+    f.work = ViewImage(width: f.work.width, height: f.work.height, pixels: median) ?? f.work
     for i in f.columns.indices {
       var sum = 0
       for s in shots { sum += Int(s.columns[i]) }
@@ -64,11 +66,15 @@ public struct ViewReference: Equatable {
       for s in shots { sum += Int(s.rows[i]) }
       f.rows[i] = Int16(clamping: sum / n)
     }
-    var ratios = shots.map { $0.sharpRatio }
+    var ratios = [UInt32](repeating: 0, count: n)
+    var contrasts = ratios
+    for k in 0..<n {
+      ratios[k] = shots[k].sharpRatio
+      contrasts[k] = shots[k].contrast
+    }
     Self.sortSmall(&ratios)
-    f.sharpRatio = ratios[n / 2]
-    var contrasts = shots.map { $0.contrast }
     Self.sortSmall(&contrasts)
+    f.sharpRatio = ratios[n / 2]
     f.contrast = contrasts[n / 2]
     self.init(mode: mode, features: f)
   }
@@ -130,14 +136,15 @@ public struct ViewReference: Equatable {
     case lengthMismatch(expected: Int, found: Int)
     case badChecksum
 
+    /// Plain words, no numbers: each interpolation costs the board's binary (2 KB for these).
     public var message: String {
       switch self {
-      case .tooShort(let n): return "\(n) bytes, shorter than a view reference"
+      case .tooShort: return "shorter than a view reference"
       case .notAReference: return "not a view reference (bad magic)"
-      case .unknownVersion(let v): return "unknown view reference version \(v)"
-      case .unknownMode(let m): return "unknown light mode \(m)"
-      case .badSize(let w, let h): return "picture size \(w)x\(h) out of range"
-      case .lengthMismatch(let e, let f): return "torn: \(e) bytes expected, \(f) found"
+      case .unknownVersion: return "unknown view reference version"
+      case .unknownMode: return "unknown light mode"
+      case .badSize: return "picture size out of range"
+      case .lengthMismatch: return "torn: length does not match the picture size"
       case .badChecksum: return "checksum does not match"
       }
     }
@@ -166,9 +173,11 @@ public struct ViewReference: Equatable {
     f.sharpRatio = Self.word(b, 10)
     f.contrast = Self.word(b, 14)
     var at = headerSize
-    f.columns = (0..<w).map { k in Self.half(b, at + 2 * k) }
+    f.columns = [Int16](repeating: 0, count: w)
+    for k in 0..<w { f.columns[k] = half(b, at + 2 * k) }
     at += 2 * w
-    f.rows = (0..<h).map { k in Self.half(b, at + 2 * k) }
+    f.rows = [Int16](repeating: 0, count: h)
+    for k in 0..<h { f.rows[k] = half(b, at + 2 * k) }
     at += 2 * h
     guard let work = ViewImage(width: ww, height: wh, pixels: Array(b[at..<end])) else {
       throw .badSize(width: w, height: h)

@@ -63,8 +63,12 @@ public struct ViewScore: Equatable {
   /// "0.87" for 870 per mille: two decimals, rounded, without Double formatting.
   public static func decimal(_ perMille: Int) -> String {
     let hundredths = (min(max(perMille, 0), 1000) + 5) / 10
-    let frac = hundredths % 100
-    return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
+    let digits: [UInt8] = [
+      UInt8(truncatingIfNeeded: 0x30 + hundredths / 100), 0x2E,
+      UInt8(truncatingIfNeeded: 0x30 + hundredths / 10 % 10),
+      UInt8(truncatingIfNeeded: 0x30 + hundredths % 10),
+    ]
+    return String(decoding: digits, as: UTF8.self)
   }
 
   /// The integer square root (floor), for the shift's length.

@@ -121,16 +121,23 @@ public struct ViewScorer {
     return true
   }
 
+  /// `n` zeros in `a`, in its own storage when it already has `n` entries.
   private static func zero(_ a: inout [Int], _ n: Int) {
-    a.removeAll(keepingCapacity: true)
-    a.append(contentsOf: repeatElement(0, count: n))
+    if a.count == n {
+      for i in 0..<n { a[i] = 0 }
+    } else {
+      a = [Int](repeating: 0, count: n)
+    }
   }
 
   /// Scales a projection to a mean magnitude of 1024 over its inner entries (the first and
   /// last are 0), so that it fits 16 bits whatever the picture's height.
   private static func normalise(_ raw: [Int], into out: inout [Int16]) {
-    out.removeAll(keepingCapacity: true)
-    out.append(contentsOf: repeatElement(0, count: raw.count))
+    if out.count == raw.count {
+      for i in out.indices { out[i] = 0 }
+    } else {
+      out = [Int16](repeating: 0, count: raw.count)
+    }
     let n = raw.count - 2
     guard n > 0 else { return }
     var total: Int64 = 0

@@ -60,8 +60,9 @@ public struct ViewWatch {
   public struct Step: Equatable {
     /// The new state, when it changed (the caller's view_* event, with this snapshot's topic).
     public var changed: ViewState?
-    /// A reference just learnt: the caller saves `encode()` under the state folder.
-    public var learnt: ViewReference?
+    /// The light whose reference was just learnt: the caller saves
+    /// `reference(mode)?.encode()` under the state folder.
+    public var learnt: ViewMode?
     /// This snapshot's score against the reference (nil while learning).
     public var score: ViewScore?
   }
@@ -133,7 +134,7 @@ public struct ViewWatch {
     else { return Step(changed: entered, learnt: nil, score: nil) }
     install(r)
     // The learnt snapshots are the evidence: they agreed with each other, with structure.
-    return Step(changed: enter(.clear), learnt: r, score: nil)
+    return Step(changed: enter(.clear), learnt: mode, score: nil)
   }
 
   /// Adds a snapshot's condition to the window; enters it when it holds `holds` of `window`.
