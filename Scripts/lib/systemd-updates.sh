@@ -81,7 +81,7 @@ EOF
   ok "systemctl reload: same MainPID $pid, journal: $(in_ct journalctl -u vigil --no-pager | grep -o 'reloaded /etc/vigil/config.json.*' | tail -1)"
 
   # A loop that hangs (SIGSTOP) stops its watchdog pings: systemd kills it and starts another.
-  in_ct kill -STOP "$pid"
+  in_ct sh -c "kill -STOP $pid"  # the shell's kill: a minimal root has no /bin/kill
   local deadline=$((SECONDS + 20))
   while [ $SECONDS -le $deadline ]; do
     pid2=$(main_pid)
