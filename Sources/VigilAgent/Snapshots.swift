@@ -35,6 +35,8 @@ final class Snapshots: AgentPart {
   /// Each turn's result, for the camera-health state (a camera that answers its probe but
   /// gives no image is `no_video`).
   var onSnapshotResult: ((Report) -> Void)?
+  /// A new picture was taken and sent: the camera, its JPEG and its topic (the view watch).
+  var onPicture: ((String, [UInt8], String) -> Void)?
   /// Whether the camera may be sent a login now (its `LoginBudget`, shared with any other
   /// login to it); a granted try is settled by the `login` of the report that follows.
   var mayLogIn: ((String) -> Bool)?
@@ -81,6 +83,7 @@ final class Snapshots: AgentPart {
     http?.stop()
     http = nil
     onSnapshotResult = nil
+    onPicture = nil
     mayLogIn = nil
   }
 
@@ -168,9 +171,9 @@ final class Snapshots: AgentPart {
         problem = "the same picture 3 times in a row"
       } else if r.fault == nil {
         let captureMs = Clock.wallMs()
-        agent.send(
-          topic: Snapshot.topic(root: agent.topicRoot, cameraId: id, captureMs: captureMs),
-          payload: answer.body, captureMs: captureMs, kind: .snapshot)
+        let topic = Snapshot.topic(root: agent.topicRoot, cameraId: id, captureMs: captureMs)
+        agent.send(topic: topic, payload: answer.body, captureMs: captureMs, kind: .snapshot)
+        onPicture?(id, answer.body, topic)
         cameras[i].lastGoodMs = Clock.monotonicMs()
         cameras[i].taken += 1
         if cameras[i].lastError != nil { Log.notice("snapshot " + id + ": working again") }
