@@ -5,9 +5,9 @@ public struct ViewScore: Equatable {
   /// blocks. A car (8 % of the frame) hides its few blocks and leaves about 0.9; a 40 %
   /// obstruction leaves about 0.6, so 0.70 has room on both sides.
   public static let obstructedBelow = 700
-  /// Below this sharpness (fine detail against the reference's) the view is `blurred`: a box
-  /// blur of radius 3 at 1/8 scale gives about 0.2; noise and JPEG artefacts raise it, never
-  /// lower it much. A wide margin until the evaluation set tunes it.
+  /// Below this sharpness (edge steepness against the reference's) the view is `blurred`: a
+  /// box blur of radius 3 at 1/8 scale gives about 0.2, a clear view 0.9 to 1 (noise raises
+  /// it). A wide margin until the evaluation set tunes it.
   public static let blurredBelow = 600
   /// A shift of this many thousandths of the width or more is `moved` (1.6 %: 30 px of a
   /// 1080p frame, 4 decoded pixels): a pole swaying in the wind moves the picture a pixel or
@@ -102,8 +102,9 @@ public struct ViewFeatures: Equatable {
   /// mean grey, scaled to a mean magnitude of 1024 and clamped to 16 bits.
   public internal(set) var columns: [Int16] = []
   public internal(set) var rows: [Int16] = []
-  /// Mean |Laplacian| of the decoded picture over mean |Sobel| of the working image, x 4096:
-  /// blur lowers the first much more than the second; gain and offset change neither.
+  /// Edge steepness, x 4096: at the working image's edges, the decoded picture's steepest
+  /// one-pixel step over its step across 6 pixels (ViewScorer.edgeSums). Blur lowers it;
+  /// gain and offset do not change it.
   public internal(set) var sharpRatio: UInt32 = 0
   /// Mean Sobel |gx| + |gy| of the working image, x 1024.
   public internal(set) var contrast: UInt32 = 0
