@@ -57,7 +57,8 @@ public struct ViewScorer {
     let coverage = informative == 0 ? 0 : matched * 1000 / informative
     var sharpness = 1000
     if reference.sharpRatio > 0 {
-      sharpness = Int(clamping: min(1000, UInt64(f.sharpRatio) * 1000 / UInt64(reference.sharpRatio)))
+      let ratio = UInt64(f.sharpRatio) * 1000 / UInt64(reference.sharpRatio)
+      sharpness = Int(clamping: min(1000, ratio))
     }
     var contrast = 1000
     if reference.contrast > 0 {
@@ -179,7 +180,9 @@ public struct ViewScorer {
   }
 
   @inline(__always)
-  private static func sobel(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ w: Int) -> (x: Int, y: Int) {
+  private static func sobel(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ w: Int)
+    -> (x: Int, y: Int)
+  {
     let a = Int(p[i - w - 1])
     let b = Int(p[i - w])
     let c = Int(p[i - w + 1])
@@ -273,8 +276,10 @@ public struct ViewScorer {
             let hi = min(n - 2, n - 2 - d)
             var sum: Int64 = 0
             for x in lo...hi { sum += Int64(s[x + d] - ms) * Int64(r[x] - mr) }
-            // Per entry of the overlap, in units of 1/256 (fits an Int on 32-bit boards).
-            let score = Int(clamping: sum / Int64(max(1, hi - lo + 1)) / 256)
+            // Per entry of the overlap, in units of 1/256, held within +-2^28 so that the
+            // arithmetic below stays inside a 32-bit Int (armv7 boards).
+            let perEntry = sum / Int64(max(1, hi - lo + 1)) / 256
+            let score = Int(clamping: max(-(1 << 28), min(1 << 28, perEntry)))
             c[d + range] = score
             // Ties go to the smaller shift.
             if score > bestScore || (score == bestScore && abs(d) < abs(best)) {
@@ -285,17 +290,18 @@ public struct ViewScorer {
         }
       }
     }
-    let atZero = costs[range]
-    if best != 0 && (bestScore - atZero) * 100 < abs(bestScore) * Self.shiftMarginPercent {
+    let atZero = Int64(costs[range])
+    let peak = Int64(bestScore)
+    if best != 0 && (peak - atZero) * 100 < abs(peak) * Int64(Self.shiftMarginPercent) {
       best = 0
     }
     var eighths = 0
     if best > -range && best < range {
-      let before = costs[best + range - 1]
-      let at = costs[best + range]
-      let after = costs[best + range + 1]
+      let before = Int64(costs[best + range - 1])
+      let at = Int64(costs[best + range])
+      let after = Int64(costs[best + range + 1])
       let den = before - 2 * at + after
-      if den < 0 { eighths = min(4, max(-4, 4 * (before - after) / den)) }
+      if den < 0 { eighths = Int(clamping: min(4, max(-4, 4 * (before - after) / den))) }
     }
     return 8 * best + eighths
   }

@@ -164,8 +164,8 @@ enum Damage {
     var (watch, scorer) = learnt()
     let step = watch.saw(img, mode: .day, scorer: &scorer)
     if let s = step.score {
-      print("score: coverage \(s.coverage) sharpness \(s.sharpness) contrast \(s.contrast) shift \(s.shiftX),\(s.shiftY) "
-        + "= \(s.shiftPx) blocks \(s.blocks) -> \(s.condition.name)")
+      print("score: coverage \(s.coverage) sharpness \(s.sharpness) contrast \(s.contrast) "
+        + "shift \(s.shiftX),\(s.shiftY) = \(s.shiftPx) blocks \(s.blocks) -> \(s.condition.name)")
     }
     return step.score
   }
@@ -215,7 +215,9 @@ enum Damage {
     // The branch frame is the new first: a clear one disagrees with it and restarts again.
     _ = watch.saw(street.frame(seed: 40), mode: .day, scorer: &scorer)
     #expect(watch.learntSoFar == 1)
-    for k in 0..<4 { _ = watch.saw(street.frame(seed: UInt64(50 + k)), mode: .day, scorer: &scorer) }
+    for k in 0..<4 {
+      _ = watch.saw(street.frame(seed: UInt64(50 + k)), mode: .day, scorer: &scorer)
+    }
     #expect(watch.state == .clear)
   }
 
