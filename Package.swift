@@ -19,6 +19,12 @@ let package = Package(
     .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
     .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
+    // Snapshots decoded at 1/8 scale for the view watch.
+    .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                   providers: [.apt(["libturbojpeg0-dev"])]),
+    // The centre's HTTP server (`vigil-centre exporter`); never linked into the board's binary.
+    .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
+                   providers: [.apt(["libmicrohttpd-dev"])]),
     // The OpenSSL client context handed to libmosquitto: OpenSSL's setters are macros.
     .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
     // POSIX headers for both build modes, and shims for what Swift cannot call (variadics, macros).
@@ -28,20 +34,21 @@ let package = Package(
     // Platform: one file per kernel interface or C library.
     .target(name: "VigilPlatform",
             dependencies: ["VigilCore", "CVigil", "CMosquitto", "CGpiod", "CCurl", "CSodium",
-                           "CAres", "CTLS"]),
+                           "CAres", "CTLS", "CTurboJPEG"]),
     // The agent: wiring of core and platform, the command line.
     .target(name: "VigilAgent", dependencies: ["VigilCore", "VigilPlatform", "CVigil"]),
     // Thin executable.
     .executableTarget(name: "vigil", dependencies: ["VigilAgent"]),
     // The centre's commands (signing today; issue 17 adds more), on the same core and platform.
-    .target(name: "VigilCentre", dependencies: ["VigilCore", "VigilPlatform"]),
+    .target(name: "VigilCentre", dependencies: ["VigilCore", "VigilPlatform", "CMicroHTTPD"]),
     .executableTarget(name: "vigil-centre", dependencies: ["VigilCentre"]),
     .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
     // The platform layer against real files (the spool).
     .testTarget(name: "VigilPlatformTests", dependencies: ["VigilPlatform", "VigilCore"]),
     .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilCore", "VigilAgent"]),
-    // The centre's commands: their pure parts, and rollouts against a real broker and agents.
-    // Harness.swift is a link to the integration tests' own, not a copy.
+    // The centre's commands: their pure parts, rollouts against a real broker and agents, and
+    // the exporter against real agents, a real Prometheus and a real browser. Harness.swift
+    // and FakeCamera.swift are links to the integration tests' own, not copies.
     .testTarget(name: "VigilCentreTests", dependencies: ["VigilCentre", "VigilCore"]),
   ],
   swiftLanguageModes: [.v5]

@@ -12,16 +12,17 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # real broker and clients the tests and the demo use; GStreamer's RTSP server for the fake
 # camera's stream.
 VIGIL_PACKAGES=(
-  pkg-config mosquitto mosquitto-clients openssl
+  pkg-config mosquitto mosquitto-clients openssl curl
   libmosquitto-dev libgpiod-dev gpiod libcjson-dev libcurl4-openssl-dev libsodium-dev
-  libc-ares-dev libssl-dev
+  libc-ares-dev libssl-dev libturbojpeg0-dev
   gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
   libmosquitto-dev:arm64 libgpiod-dev:arm64 libcjson-dev:arm64 libcurl4-openssl-dev:arm64
-  libsodium-dev:arm64 libc-ares-dev:arm64 libssl-dev:arm64
+  libsodium-dev:arm64 libc-ares-dev:arm64 libssl-dev:arm64 libturbojpeg0-dev:arm64
   gcc-arm-linux-gnueabihf binutils-arm-linux-gnueabihf libc6-dev-armhf-cross
   libmosquitto-dev:armhf libgpiod-dev:armhf libcjson-dev:armhf libcurl4-openssl-dev:armhf
-  libsodium-dev:armhf libc-ares-dev:armhf libssl-dev:armhf
+  libsodium-dev:armhf libc-ares-dev:armhf libssl-dev:armhf libturbojpeg0-dev:armhf
   picocom python3-pexpect
+  libmicrohttpd-dev prometheus chromium chromium-driver python3-selenium
   python3-gi gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
 

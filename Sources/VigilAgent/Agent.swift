@@ -64,7 +64,13 @@ public final class Agent: BrokerSessionDelegate, Outbox {
     add(update)
     // A camera's video state comes from its snapshots; a camera back from a power cut or a
     // power cycle gets a snapshot at once.
-    snapshots.onSnapshotResult = { [cameras] r in cameras.snapshotResult(r) }
+    let views = CameraViews(agent: self)
+    add(views)
+    snapshots.onSnapshotResult = { [cameras, views] r in
+      cameras.snapshotResult(r)
+      if r.fault != nil { views.missed(r.cameraId) }
+    }
+    snapshots.onPicture = { [views] id, jpeg, topic in views.picture(id, jpeg, topic: topic) }
     snapshots.mayLogIn = { [cameras] id in cameras.mayLogIn(id) }
     cameras.wantSnapshot = { [snapshots] id in snapshots.requestSnapshot(cameraId: id) }
     streams.onResult = { [cameras] id, r in cameras.streamResult(id, r) }

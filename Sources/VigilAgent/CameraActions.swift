@@ -37,7 +37,7 @@ extension CameraWatch {
           .f("down_s", Int(downMs / 1000)),
         ])
       case .stateChanged(let from, let to):
-        Log.info("camera \(c.id): \(from.rawValue) -> \(to.rawValue)")
+        Log.info("camera " + c.id + ": " + from.rawValue + " -> " + to.rawValue)
       }
     }
   }
@@ -48,8 +48,8 @@ extension CameraWatch {
       switch a {
       case .relayOff:
         if cam.cycleOrigin == "policy" { cam.cycleReason = cam.health.state.rawValue }
-        Log.notice("camera \(c.id): power cycle (\(cam.cycleOrigin), \(cam.cycleReason)): relay off "
-          + "for \(config.powerCycle.offS) s")
+        Log.notice("camera " + c.id + ": power cycle (" + cam.cycleOrigin + ", " + cam.cycleReason
+          + "): relay off for " + String(config.powerCycle.offS) + " s")
         setRelay(cam, false, nowMs: nowMs)
       case .relayOn:
         setRelay(cam, true, nowMs: nowMs)
@@ -76,7 +76,8 @@ extension CameraWatch {
         }
       case .gaveUp(let unhelpful):
         let state = cam.health.state.rawValue
-        Log.warning("camera \(c.id): \(unhelpful) power cycles did not help; cycling stops")
+        Log.warning("camera " + c.id + ": " + String(unhelpful)
+          + " power cycles did not help; cycling stops")
         events.emit("camera_cycle_gave_up", [
           .f("camera", c.id),
           .f("relay", c.relayLine ?? ""),
@@ -98,6 +99,10 @@ extension CameraWatch {
   /// Drives a camera's relay line at `on`, if the board is open; a failure is logged.
   func writeRelay(_ cam: Camera, _ on: Bool) {
     guard let line = cam.config.relayLine, let d = cabinet.driver else { return }
-    do { try d.write(line, on) } catch { Log.error("relay \(cam.config.id): \(error.message)") }
+    do {
+      try d.write(line, on)
+    } catch {
+      Log.error("relay " + cam.config.id + ": " + error.message)
+    }
   }
 }

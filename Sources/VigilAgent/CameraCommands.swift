@@ -4,7 +4,8 @@ import VigilPlatform
 /// The camera commands of the console and `R/cmd`: `cameras`, `gpio`, `probe` and `relay`.
 extension CameraWatch {
   private func unknownCamera(_ id: String) -> CommandResult {
-    .fail("no camera \"\(id)\" (cameras: \(cameras.isEmpty ? "none" : Self.list(cameras.map { $0.config.id })))")
+    .fail("no camera \"" + id + "\" (cameras: "
+      + (cameras.isEmpty ? "none" : Self.list(cameras.map { $0.config.id })) + ")")
   }
 
   func registerCommands() {
@@ -52,24 +53,28 @@ extension CameraWatch {
       out += Self.pad(cam.config.id, 10) + Self.pad(h.state.rawValue, 9)
       out += " power " + Self.pad(h.powerWord, 7) + " link " + Self.pad(h.linkWord, 7)
       out += " relay " + (cam.config.relayLine == nil ? "-  " : cam.relayOn ? "on " : "off")
-      out += "  \((t - h.sinceMs) / 1000) s  cycles \(cam.policy.cycles)\(Self.evidence(cam))\n"
-      var more = "  \(cam.config.host):\(cam.config.probePort)"
+      out += "  " + String((t - h.sinceMs) / 1000) + " s  cycles " + String(cam.policy.cycles)
+        + Self.evidence(cam) + "\n"
+      var more = "  " + cam.config.host + ":" + String(cam.config.probePort)
       if let r = cam.lastProbe, let at = cam.lastProbeAtMs {
-        more += " \(r.ok ? "answered" : "no answer: \(r.detail)"), \((t - at) / 1000) s ago"
+        more += " " + (r.ok ? "answered" : "no answer: " + r.detail) + ", "
+          + String((t - at) / 1000) + " s ago"
       } else {
         more += " not probed yet"
       }
       out += more + "\n" + streamLine(cam)
       switch cam.policy.phase {
       case .relayOff(let until, _):
-        out += "  power cycle: relay off, on again in \(max(0, until - t) / 1000) s\n"
+        out += "  power cycle: relay off, on again in " + String(max(0, until - t) / 1000) + " s\n"
       case .booting(let until, _):
-        out += "  power cycle: booting, \(max(0, until - t) / 1000) s left to answer\n"
+        out += "  power cycle: booting, " + String(max(0, until - t) / 1000) + " s left to answer\n"
       case .gaveUp:
-        out += "  power cycling gave up after \(cam.policy.unhelpful) cycles that did not help\n"
+        out += "  power cycling gave up after " + String(cam.policy.unhelpful)
+          + " cycles that did not help\n"
       case .watching:
         if cam.policy.failures > 0 {
-          out += "  \(cam.policy.failures) of \(config.powerCycle.afterFailures) failed probes "
+          out += "  " + String(cam.policy.failures) + " of "
+            + String(config.powerCycle.afterFailures) + " failed probes "
             + "before a power cycle\n"
         }
       }
@@ -82,30 +87,30 @@ extension CameraWatch {
       return .fail(cabinet.boardError ?? "no board file: this box has no GPIO lines")
     }
     func level(_ name: String) -> String {
-      do { return try d.read(name) ? "1" : "0" } catch { return "? (\(error.message))" }
+      do { return try d.read(name) ? "1" : "0" } catch { return "? (" + error.message + ")" }
     }
     if args.isEmpty {
       var out = ""
       for l in b.lines {
         var row = Self.pad(l.name, 14) + Self.pad(l.direction == .input ? "input" : "output", 7)
         row += " " + level(l.name)
-        if b.driver == .gpiod { row += "  \(l.chip):\(l.offset)" }
+        if b.driver == .gpiod { row += "  " + l.chip + ":" + String(l.offset) }
         if l.activeLow { row += "  active_low" }
-        if l.debounceMs > 0 { row += "  debounce \(l.debounceMs) ms" }
+        if l.debounceMs > 0 { row += "  debounce " + String(l.debounceMs) + " ms" }
         out += row + "\n"
       }
       return .ok(out)
     }
     let name = args[0]
     guard let line = b.line(named: name) else {
-      return .fail("no line \"\(name)\" on board \(b.name) (try \"gpio\")")
+      return .fail("no line \"" + name + "\" on board " + b.name + " (try \"gpio\")")
     }
-    if args.count == 1 { return .ok("\(name) \(level(name))\n") }
+    if args.count == 1 { return .ok(name + " " + level(name) + "\n") }
     guard args.count == 2, args[1] == "0" || args[1] == "1" else {
       return .fail("usage: gpio [NAME [0|1]]")
     }
     guard line.direction == .output else {
-      return .fail("\(name) is an input: only outputs can be set")
+      return .fail(name + " is an input: only outputs can be set")
     }
     // Any output, a relay among them, from the serial console only: someone at the box.
     guard origin == .console else {
@@ -123,20 +128,21 @@ extension CameraWatch {
       .f("value", on ? 1 : 0),
       .f("origin", origin.label),
     ])
-    return .ok("\(name) set to \(on ? 1 : 0)\n")
+    return .ok(name + " set to " + String(on ? 1 : 0) + "\n")
   }
 
   private func probeCommand(_ args: [String]) -> CommandResult {
     guard args.count == 1 else { return .fail("usage: probe CAM") }
     guard let cam = camera(args[0]) else { return unknownCamera(args[0]) }
     let t = now
-    var out = "\(cam.config.id) \(cam.config.host):\(cam.config.probePort): "
+    var out = cam.config.id + " " + cam.config.host + ":" + String(cam.config.probePort) + ": "
     if let r = cam.lastProbe, let at = cam.lastProbeAtMs {
-      out += "last probe \((t - at) / 1000) s ago: \(r.ok ? r.detail : "no answer: \(r.detail)")"
+      out += "last probe " + String((t - at) / 1000) + " s ago: "
+        + (r.ok ? r.detail : "no answer: " + r.detail)
     } else {
       out += "not probed yet"
     }
-    out += "; state \(cam.health.state.rawValue)\(Self.evidence(cam))\n" + streamLine(cam)
+    out += "; state " + cam.health.state.rawValue + Self.evidence(cam) + "\n" + streamLine(cam)
     cam.probeAsked = true
     if cam.probe != nil {
       out += "a probe is under way; see \"cameras\" in a moment\n"
@@ -153,7 +159,7 @@ extension CameraWatch {
     }
     guard let cam = camera(args[0]) else { return unknownCamera(args[0]) }
     guard cam.config.relayLine != nil else {
-      return .fail("\(cam.config.id) has no relay line: it is only watched")
+      return .fail(cam.config.id + " has no relay line: it is only watched")
     }
     guard cabinet.driver != nil else { return .fail(cabinet.boardError ?? "the board is not open") }
     if args[1] != "cycle" { return switchRelay(cam, args[1] == "on", origin) }
@@ -168,7 +174,7 @@ extension CameraWatch {
         + " (a technician at the console may cycle it)")
     }
     guard let actions = cam.policy.cycleByHand(nowMs: t) else {
-      return .fail("\(cam.config.id): a power cycle is already under way")
+      return .fail(cam.config.id + ": a power cycle is already under way")
     }
     if origin != .console { cam.policy.countCycle(nowMs: t) }
     cam.remoteOffUntilMs = nil
@@ -178,7 +184,8 @@ extension CameraWatch {
     perform(cam, actions, nowMs: t)
     service()
     let p = config.powerCycle
-    return .ok("\(cam.config.id): relay off for \(p.offS) s, then on; the camera has \(p.bootS) s "
+    return .ok(cam.config.id + ": relay off for " + String(p.offS)
+      + " s, then on; the camera has " + String(p.bootS) + " s "
       + "to answer (event camera_power_cycled)\n")
   }
 

@@ -37,9 +37,10 @@ extension CameraWatch {
     cam.lastProbeAtMs = t
     if cam.probeAsked {
       cam.probeAsked = false
-      Log.info("probe \(cam.config.id): \(result.ok ? result.detail : "no answer: " + result.detail)")
+      Log.info("probe " + cam.config.id + ": "
+        + (result.ok ? result.detail : "no answer: " + result.detail))
     } else {
-      Log.debug("probe \(cam.config.id): \(result.detail)")
+      Log.debug("probe " + cam.config.id + ": " + result.detail)
     }
     handle(cam, cam.health.probe(ok: result.ok, nowMs: t))
     if result.ok { probeAnswered?(cam.config.id, cam.snapshotDue) }

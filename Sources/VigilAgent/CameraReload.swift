@@ -8,7 +8,7 @@ extension CameraWatch {
     let t = now
     if old.board != agent.loaded.board && started {
       cabinet.close()
-      if let why = openBoard() { Log.error("board after reload: \(why)") }
+      if let why = openBoard() { Log.error("board after reload: " + why) }
     }
     var next: [Camera] = []
     for c in config.cameras {

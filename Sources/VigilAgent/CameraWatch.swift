@@ -171,18 +171,19 @@ final class CameraWatch: AgentPart {
         counts.append((s, [cam.config.id]))
       }
     }
-    var line = "cameras   \(cameras.count)"
+    var line = "cameras   " + String(cameras.count)
     for (i, (state, ids)) in counts.enumerated() {
       line += i == 0 ? ": " : ", "
-      line += "\(ids.count) \(state)"
-      if state != "healthy" { line += " (\(Self.list(ids)))" }
+      line += String(ids.count) + " " + state
+      if state != "healthy" { line += " (" + Self.list(ids) + ")" }
     }
     lines.append(line)
     if let e = cabinet.boardError {
-      lines.append("board     ERROR: \(e)")
+      lines.append("board     ERROR: " + e)
     } else if let b = cabinet.board {
-      lines.append("board     \(b.name) (\(b.lines.count) lines)  door \(cabinet.door?.word ?? "-")"
-        + "  mains \(cabinet.mains?.word ?? "-")")
+      lines.append("board     " + b.name + " (" + String(b.lines.count) + " lines)  door "
+        + (cabinet.door?.word ?? "-")
+        + "  mains " + (cabinet.mains?.word ?? "-"))
     } else {
       lines.append("board     none")
     }
@@ -203,7 +204,8 @@ final class CameraWatch: AgentPart {
     }
     checks.append(SelftestCheck(
       name: "gpio lines", ok: bad.isEmpty,
-      detail: bad.isEmpty ? "\(b.lines.count) lines of board \(b.name) readable" : Self.list(bad)))
+      detail: bad.isEmpty
+        ? String(b.lines.count) + " lines of board " + b.name + " readable" : Self.list(bad)))
   }
 
   // MARK: the board
@@ -221,7 +223,8 @@ final class CameraWatch: AgentPart {
         handle(cam, cam.health.relay(on: true, nowMs: t))
       }
     }
-    Log.info("board \(b.name): \(b.lines.count) lines open (\(b.driver == .sim ? "sim" : "gpiod"))")
+    Log.info("board " + b.name + ": " + String(b.lines.count) + " lines open ("
+      + (b.driver == .sim ? "sim" : "gpiod") + ")")
     service()
     return nil
   }

@@ -49,7 +49,7 @@ final class Commands {
   /// Runs one line such as `relay cam1 cycle`.
   func run(_ line: String, origin: CommandOrigin) -> CommandResult {
     if line.utf8.count > Self.maxLine {
-      return .fail("line too long (at most \(Self.maxLine) characters)")
+      return .fail("line too long (at most " + String(Self.maxLine) + " characters)")
     }
     for b in line.utf8 where b < 0x20 && b != 0x09 || b == 0x7F {
       return .fail("line holds control characters")
@@ -57,7 +57,7 @@ final class Commands {
     let words = CommandWords.split(line)
     guard let name = words.first else { return .fail("empty command; try \"help\"") }
     guard let entry = entries.first(where: { $0.name == name }) else {
-      return .fail("unknown command \"\(name)\"; try \"help\"")
+      return .fail("unknown command \"" + name + "\"; try \"help\"")
     }
     return entry.run(Array(words.dropFirst()), origin)
   }
@@ -68,7 +68,7 @@ final class Commands {
     for e in entries {
       var left = e.usage
       while left.utf8.count < 26 { left += " " }
-      out += "\(left) \(e.summary)\n"
+      out += left + " " + e.summary + "\n"
     }
     return out
   }

@@ -17,7 +17,7 @@ public enum ConfigFile {
   public static func load(_ path: String) throws(ConfigError) -> LoadedConfig {
     let bytes: [UInt8]
     do { bytes = try Files.read(path, limit: 1 << 20) } catch {
-      throw ConfigError("", "cannot read \(path): \(error.message)")
+      throw ConfigError("", "cannot read " + path + ": " + error.message)
     }
     return try validate(bytes, path: path)
   }
@@ -49,14 +49,16 @@ public enum ConfigFile {
     guard let path = path else { return nil }
     let bytes: [UInt8]
     do { bytes = try Files.read(path, limit: 1 << 20) } catch {
-      throw ConfigError("board", "cannot read board file \(path): \(error.message)")
+      throw ConfigError("board", "cannot read board file " + path + ": " + error.message)
     }
     do {
       return try BoardFile.parse(bytes, baseDir: Paths.directory(of: path))
     } catch {
       // Each of the board file's problems, named as the board file's.
-      var first = ConfigError("board", "board file \(path): \(error.message)")
-      for e in error.more { first.more.append(ConfigError("board", "board file \(path): \(e.message)")) }
+      var first = ConfigError("board", "board file " + path + ": " + error.message)
+      for e in error.more {
+        first.more.append(ConfigError("board", "board file " + path + ": " + e.message))
+      }
       first.count = error.count
       throw first
     }

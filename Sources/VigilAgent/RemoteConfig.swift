@@ -25,7 +25,8 @@ final class RemoteConfig: AgentPart {
     rolledBackVersion = Self.readNumber(Self.rolledBackPath(agent.stateDir)) ?? 0
     if let v = Self.rolledBackAtStart {
       lastState = Self.state(version: v, status: "rolled_back",
-                             error: "the agent restarted while version \(v) was pending")
+                             error: "the agent restarted while version " + String(v)
+                               + " was pending")
     }
   }
 
@@ -53,19 +54,22 @@ final class RemoteConfig: AgentPart {
       let bytes = try Files.read(good, limit: 1 << 20)
       let restored = try? ConfigFile.validate(bytes, path: loaded.path)
       guard let back = restored else {
-        Log.error("config version \(version) was pending, but \(good) does not validate; keeping it")
+        Log.error("config version " + String(version) + " was pending, but " + good
+          + " does not validate; keeping it")
         unlink(pendingPath(stateDir))
         return loaded
       }
       try Files.writeAtomically(loaded.path, bytes, mode: 0o640)
-      try Files.writeAtomically(rolledBackPath(stateDir), Array("\(version)\n".utf8))
+      try Files.writeAtomically(rolledBackPath(stateDir), Array((String(version) + "\n").utf8))
       unlink(pendingPath(stateDir))
       rolledBackAtStart = version
-      Log.warning("config version \(version) was pending at start: rolled back to version "
-        + "\(back.config.version)")
+      Log.warning("config version " + String(version)
+        + " was pending at start: rolled back to version "
+        + String(back.config.version))
       return back
     } catch {
-      Log.error("config version \(version) was pending; cannot roll back: \(error.message)")
+      Log.error("config version " + String(version) + " was pending; cannot roll back: "
+        + error.message)
       return loaded
     }
   }
@@ -81,7 +85,7 @@ final class RemoteConfig: AgentPart {
       agent.events.emit("config_rolled_back") { w in
         w.field("version", v)
         w.field("running_version", self.agent.config.version)
-        w.field("reason", "the agent restarted while version \(v) was pending")
+        w.field("reason", "the agent restarted while version " + String(v) + " was pending")
       }
     }
     if lastState == nil {
@@ -90,7 +94,7 @@ final class RemoteConfig: AgentPart {
   }
 
   func received(topic: String, payload: [UInt8]) -> Bool {
-    guard topic == "\(agent.topicRoot)/config/set" else { return false }
+    guard topic == agent.topicRoot + "/config/set" else { return false }
     handle(payload)
     return true
   }
@@ -98,7 +102,7 @@ final class RemoteConfig: AgentPart {
   /// A document past `BrokerSession.maxPayloadBytes` (256 KiB) is refused from its size, never
   /// copied; the same size again (the retained copy on a reconnect) is ignored.
   func oversized(topic: String, bytes: Int) -> Bool {
-    guard topic == "\(agent.topicRoot)/config/set" else { return false }
+    guard topic == agent.topicRoot + "/config/set" else { return false }
     if let r = refused, r.size == bytes, r.crc == 0 { return true }
     refuse([], size: bytes, version: nil, ConfigError(
       "", "document of " + String(bytes) + " bytes refused: at most 262144"))
@@ -107,7 +111,7 @@ final class RemoteConfig: AgentPart {
 
   func status(into lines: inout [String]) {
     if case .pending(let v, _, _) = confirm.state {
-      lines.append("config version \(v) PENDING confirmation")
+      lines.append("config version " + String(v) + " PENDING confirmation")
     }
   }
 
@@ -142,7 +146,7 @@ final class RemoteConfig: AgentPart {
     if version == running.config.version
       && RemoteDocument.same(merged, running.document)
     {
-      Log.debug("config version \(version) is already running; nothing to do")
+      Log.debug("config version " + String(version) + " is already running; nothing to do")
       return
     }
     if confirm.isPending {
@@ -152,12 +156,13 @@ final class RemoteConfig: AgentPart {
     }
     if version <= running.config.version {
       refuse(payload, version: version,
-             ConfigError("version", "\(version) is not newer than the running version \(running.config.version)"))
+             ConfigError("version", String(version) + " is not newer than the running version "
+               + String(running.config.version)))
       return
     }
     if version <= rolledBackVersion {
       refuse(payload, version: version,
-             ConfigError("version", "\(version) was rolled back; send a higher version"))
+             ConfigError("version", String(version) + " was rolled back; send a higher version"))
       return
     }
     apply(next, bytes: merged.encoded(), previous: running)
@@ -174,7 +179,7 @@ final class RemoteConfig: AgentPart {
                       _ problem: ConfigError) {
     refused = (size ?? payload.count, payload.isEmpty ? 0 : CRC32C.checksum(payload))
     let error = problem.message
-    Log.warning("config document refused: \(problem.summary)")
+    Log.warning("config document refused: " + problem.summary)
     publishState(Self.state(version: version, status: "rejected", error: error, problems: problem))
     agent.events.emit("config_rejected") { w in
       w.key("version")
@@ -192,11 +197,12 @@ final class RemoteConfig: AgentPart {
       // Order matters for a power cut at any point: the good copy first, then the marker, then
       // the new document. A marker found at start puts the good copy back.
       try Files.writeAtomically(Self.lastGoodPath(previous.path), previous.bytes, mode: 0o640)
-      try Files.writeAtomically(Self.pendingPath(stateDir), Array("\(version)\n".utf8))
+      try Files.writeAtomically(Self.pendingPath(stateDir), Array((String(version) + "\n").utf8))
       try Files.writeAtomically(previous.path, bytes, mode: 0o640)
     } catch {
       unlink(Self.pendingPath(stateDir))
-      refuse(bytes, version: version, ConfigError("", "cannot write \(previous.path): \(error.message)"))
+      refuse(bytes, version: version, ConfigError("", "cannot write " + previous.path + ": "
+        + error.message))
       return
     }
     var stored = next
@@ -204,7 +210,8 @@ final class RemoteConfig: AgentPart {
     // Said before applying: new broker settings drop the connection this goes out on.
     publishState(Self.state(version: version, status: "pending_confirm", error: nil))
     let reconnects = agent.apply(stored)
-    Log.notice("config version \(version) applied; confirming within \(next.config.confirmS) s")
+    Log.notice("config version " + String(version) + " applied; confirming within "
+      + String(next.config.confirmS) + " s")
     let action = confirm.applied(
       version: version, nowMs: Clock.monotonicMs(), confirmS: next.config.confirmS,
       brokersChanged: reconnects, connected: agent.session.isConnected)
@@ -221,7 +228,7 @@ final class RemoteConfig: AgentPart {
     case .confirm(let version):
       agent.loop.cancel(deadline)
       unlink(Self.pendingPath(agent.stateDir))
-      Log.notice("config version \(version) confirmed")
+      Log.notice("config version " + String(version) + " confirmed")
       publishState(Self.state(version: version, status: "applied", error: nil))
       agent.events.emit("config_applied") { w in w.field("version", version) }
     case .rollBack(let version, let reason):
@@ -235,20 +242,22 @@ final class RemoteConfig: AgentPart {
     guard let bytes = try? Files.read(good, limit: 1 << 20),
       let restored = try? ConfigFile.validate(bytes, path: path)
     else {
-      Log.error("cannot roll back config version \(version): \(good) is unusable")
+      Log.error("cannot roll back config version " + String(version) + ": " + good + " is unusable")
       return
     }
     do throws(SystemError) {
       try Files.writeAtomically(path, bytes, mode: 0o640)
-      try Files.writeAtomically(Self.rolledBackPath(agent.stateDir), Array("\(version)\n".utf8))
+      try Files.writeAtomically(
+        Self.rolledBackPath(agent.stateDir), Array((String(version) + "\n").utf8))
     } catch {
       // Running on the good document matters more than the file: apply it all the same.
-      Log.error("rolling back config version \(version): \(error.message)")
+      Log.error("rolling back config version " + String(version) + ": " + error.message)
     }
     unlink(Self.pendingPath(agent.stateDir))
     rolledBackVersion = max(rolledBackVersion, version)
     agent.apply(restored)
-    Log.warning("config version \(version) rolled back to \(restored.config.version): \(reason)")
+    Log.warning("config version " + String(version) + " rolled back to "
+      + String(restored.config.version) + ": " + reason)
     lastState = Self.state(version: version, status: "rolled_back", error: reason)
     agent.events.emit("config_rolled_back") { w in
       w.field("version", version)
@@ -260,7 +269,7 @@ final class RemoteConfig: AgentPart {
 
   private func publishState(_ payload: [UInt8]) {
     lastState = payload
-    agent.session.publish("\(agent.topicRoot)/config/state", payload, qos: 1, retain: true)
+    agent.session.publish(agent.topicRoot + "/config/state", payload, qos: 1, retain: true)
   }
 
   /// `problems`: a refused document's problems, each `{"field", "reason"}` (the first 20), and
@@ -303,7 +312,7 @@ final class RemoteCommands: AgentPart {
   init(agent: Agent) { self.agent = agent }
 
   func received(topic: String, payload: [UInt8]) -> Bool {
-    guard topic == "\(agent.topicRoot)/cmd" else { return false }
+    guard topic == agent.topicRoot + "/cmd" else { return false }
     if !agent.config.trustedKeys.isEmpty {
       signedRequest(payload)
       return true
@@ -339,7 +348,7 @@ final class RemoteCommands: AgentPart {
           id.write(to: &w)
           label = String(decoding: w.bytes, as: UTF8.self)
         }
-        Log.info("command from the centre (\(label)): \(line)")
+        Log.info("command from the centre (" + label + "): " + line)
         result = agent.commands.run(line, origin: .remote(id: label))
       } else {
         result = .fail("request needs a \"line\" (a string)")
@@ -380,7 +389,7 @@ final class RemoteCommands: AgentPart {
       refuse(cmd.id, why)
       return
     }
-    Log.info("signed command from the centre (\(key)): \(cmd.line)")
+    Log.info("signed command from the centre (" + key + "): " + cmd.line)
     answer(cmd.id, agent.commands.run(cmd.line, origin: .remote(id: key)))
   }
 
@@ -398,7 +407,7 @@ final class RemoteCommands: AgentPart {
   /// A request past the copy limit (4 KiB on `/cmd`): refused from its size, never copied (its
   /// id is never read).
   func oversized(topic: String, bytes: Int) -> Bool {
-    guard topic == "\(agent.topicRoot)/cmd" else { return false }
+    guard topic == agent.topicRoot + "/cmd" else { return false }
     answer(.null, .fail(Self.tooLarge(bytes)))
     return true
   }
@@ -411,6 +420,6 @@ final class RemoteCommands: AgentPart {
     w.field("ok", result.ok)
     w.field("output", result.output)
     w.endObject()
-    agent.session.publish("\(agent.topicRoot)/cmd/result", w.bytes, qos: 1, retain: false)
+    agent.session.publish(agent.topicRoot + "/cmd/result", w.bytes, qos: 1, retain: false)
   }
 }

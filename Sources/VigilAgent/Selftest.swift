@@ -25,22 +25,22 @@ extension Agent {
       try Files.writeAtomically(probe, Array("selftest\n".utf8))
       unlink(probe)
     } catch {
-      return SelftestCheck(name: "spool", ok: false, detail: "\(dir): \(error.message)")
+      return SelftestCheck(name: "spool", ok: false, detail: dir + ": " + error.message)
     }
     if access(dir, W_OK) != 0 {
       let e = SystemError("access", errno: Sys.errno, subject: dir)
       return SelftestCheck(name: "spool", ok: false, detail: e.message)
     }
-    return SelftestCheck(name: "spool", ok: true, detail: "\(dir) writable")
+    return SelftestCheck(name: "spool", ok: true, detail: dir + " writable")
   }
 
   func brokerCheck() -> SelftestCheck {
     if session.isConnected {
       return SelftestCheck(name: "broker", ok: true,
-                           detail: "connected to \(session.currentBroker.label)")
+                           detail: "connected to " + session.currentBroker.label)
     }
-    var detail = "not connected, trying \(session.currentBroker.label)"
-    if !session.lastError.isEmpty { detail += ": \(session.lastError)" }
+    var detail = "not connected, trying " + session.currentBroker.label
+    if !session.lastError.isEmpty { detail += ": " + session.lastError }
     return SelftestCheck(name: "broker", ok: false, detail: detail)
   }
 
@@ -60,10 +60,10 @@ enum Selftest {
     for c in checks {
       var name = c.name
       while name.utf8.count < 9 { name += " " }
-      out += "\(c.ok ? "PASS" : "FAIL")  \(name) \(c.detail)\n"
+      out += (c.ok ? "PASS" : "FAIL") + "  " + name + " " + c.detail + "\n"
       if !c.ok { failed += 1 }
     }
-    out += "selftest: \(checks.count - failed) passed, \(failed) failed\n"
+    out += "selftest: " + String(checks.count - failed) + " passed, " + String(failed) + " failed\n"
     return failed == 0 ? .ok(out) : .fail(out)
   }
 }

@@ -46,7 +46,7 @@ final class SerialConsole: AgentPart {
     if n.pinHash != s.pinHash { warnIfHashUnusable(n.pinHash) }
     settings = n
     if n.device != s.device || n.baud != s.baud {
-      Log.notice("console: now \(n.device) at \(n.baud)")
+      Log.notice("console: now " + n.device + " at " + String(n.baud))
       session.detach(nowMs: Clock.monotonicMs())
       port?.stop()
       startPort(n)
@@ -55,12 +55,13 @@ final class SerialConsole: AgentPart {
 
   func status(into lines: inout [String]) {
     guard let c = settings, let port = port, let session = session else { return }
-    var line = "console \(c.device) "
-    line += port.isOpen ? "open" : "absent (\(port.problem))"
+    var line = "console " + c.device + " "
+    line += port.isOpen ? "open" : "absent (" + port.problem + ")"
     switch session.state {
-    case .locked: line += ", LOCKED for \(session.remainingS(Clock.monotonicMs())) s"
+    case .locked: line += ", LOCKED for " + String(session.remainingS(Clock.monotonicMs())) + " s"
     case .loggedIn: line += ", logged in"
-    case .loggedOut: if session.failures > 0 { line += ", \(session.failures) wrong PINs" }
+    case .loggedOut:
+      if session.failures > 0 { line += ", " + String(session.failures) + " wrong PINs" }
     }
     lines.append(line)
   }
@@ -78,7 +79,7 @@ final class SerialConsole: AgentPart {
       checkPin: { [self] pin in self.check(pin) },
       run: { [self] line in
         // What a technician ran, for the log (a PIN never gets here: only logged-in lines do).
-        Log.info("console: \(line)")
+        Log.info("console: " + line)
         let r = self.agent.commands.run(line, origin: .console)
         return (r.ok, r.output)
       },
@@ -86,7 +87,8 @@ final class SerialConsole: AgentPart {
       save: { [self] record in self.writeRecord(record) })
     self.session = session
     if session.state == .locked {
-      Log.warning("console: locked for \(session.remainingS(now)) s more (kept across restarts)")
+      Log.warning("console: locked for " + String(session.remainingS(now))
+        + " s more (kept across restarts)")
     }
     ticker = agent.loop.every(ms: 1000) { [self] in
       self.session?.tick(nowMs: Clock.monotonicMs())
@@ -140,10 +142,11 @@ final class SerialConsole: AgentPart {
     let us = (Clock.monotonicNs() - started) / 1000
     switch result {
     case .match, .wrong:
-      Log.debug("console: PIN checked in \(us / 1000).\(us % 1000 / 100) ms")
+      Log.debug("console: PIN checked in " + String(us / 1000) + "." + String(us % 1000 / 100)
+        + " ms")
       return result == .match
     case .refused(let why):
-      Log.error("console: PIN not checked, login refused: console.pin_hash \(why)")
+      Log.error("console: PIN not checked, login refused: console.pin_hash " + why)
       return false
     }
   }
@@ -151,7 +154,7 @@ final class SerialConsole: AgentPart {
   /// Config validation refuses such a hash; this says so at start too, should one get here.
   private func warnIfHashUnusable(_ hash: String) {
     do throws(PinHashRefusal) { _ = try PinHashLimits.checked(hash) } catch {
-      Log.error("console.pin_hash \(error.reason): no PIN can log in")
+      Log.error("console.pin_hash " + error.reason + ": no PIN can log in")
     }
   }
 
@@ -163,14 +166,15 @@ final class SerialConsole: AgentPart {
     var reason: String? = nil
     switch event {
     case .login:
-      Log.notice("console: technician logged in on \(device)")
+      Log.notice("console: technician logged in on " + device)
       kind = "console_login"
     case .loginFailed(let n):
-      Log.warning("console: wrong PIN on \(device) (\(n) in a row)")
+      Log.warning("console: wrong PIN on " + device + " (" + String(n) + " in a row)")
       kind = "console_login_failed"
       failures = n
     case .locked(let n, let seconds):
-      Log.warning("console: locked for \(seconds) s after \(n) wrong PINs")
+      Log.warning("console: locked for " + String(seconds) + " s after " + String(n)
+        + " wrong PINs")
       kind = "console_locked"
       failures = n
       lockoutS = seconds
@@ -178,7 +182,7 @@ final class SerialConsole: AgentPart {
       Log.notice("console: lockout over")
       return
     case .logout(let why):
-      Log.notice("console: technician logged out (\(why))")
+      Log.notice("console: technician logged out (" + why + ")")
       kind = "console_logout"
       reason = why
     }
@@ -200,11 +204,12 @@ final class SerialConsole: AgentPart {
     if !Files.exists(path) { return ConsoleLockout() }
     let bytes: [UInt8]
     do { bytes = try Files.read(path, limit: 4096) } catch {
-      Log.error("console: cannot read \(path): \(error.message); locking for \(lockoutS) s")
+      Log.error("console: cannot read " + path + ": " + error.message + "; locking for "
+        + String(lockoutS) + " s")
       return ConsoleLockout(failures: ConsoleSession.maxFailures, remainingS: lockoutS)
     }
     guard let record = ConsoleLockout.decode(bytes) else {
-      Log.error("console: \(path) is damaged; locking for \(lockoutS) s")
+      Log.error("console: " + path + " is damaged; locking for " + String(lockoutS) + " s")
       return ConsoleLockout(failures: ConsoleSession.maxFailures, remainingS: lockoutS)
     }
     return record
@@ -215,7 +220,7 @@ final class SerialConsole: AgentPart {
       try Files.makeDirectories(agent.stateDir)
       try Files.writeAtomically(recordPath, record.encode(), mode: 0o600)
     } catch {
-      Log.error("console: cannot save the login record: \(error.message)")
+      Log.error("console: cannot save the login record: " + error.message)
     }
   }
 }

@@ -35,6 +35,8 @@ final class Snapshots: AgentPart {
   /// Each turn's result, for the camera-health state (a camera that answers its probe but
   /// gives no image is `no_video`).
   var onSnapshotResult: ((Report) -> Void)?
+  /// A new picture was taken and sent: the camera, its JPEG and its topic (the view watch).
+  var onPicture: ((String, [UInt8], String) -> Void)?
   /// Whether the camera may be sent a login now (its `LoginBudget`, shared with any other
   /// login to it); a granted try is settled by the `login` of the report that follows.
   var mayLogIn: ((String) -> Bool)?
@@ -81,6 +83,7 @@ final class Snapshots: AgentPart {
     http?.stop()
     http = nil
     onSnapshotResult = nil
+    onPicture = nil
     mayLogIn = nil
   }
 
@@ -126,7 +129,7 @@ final class Snapshots: AgentPart {
     else { return }
     if cameras[i].transfer != nil {
       cameras[i].skipped += 1
-      Log.debug("snapshot \(id): previous transfer still running, turn skipped")
+      Log.debug("snapshot " + id + ": previous transfer still running, turn skipped")
       return
     }
     if cam.username != nil, mayLogIn?(id) == false {
@@ -168,12 +171,12 @@ final class Snapshots: AgentPart {
         problem = "the same picture 3 times in a row"
       } else if r.fault == nil {
         let captureMs = Clock.wallMs()
-        agent.send(
-          topic: Snapshot.topic(root: agent.topicRoot, cameraId: id, captureMs: captureMs),
-          payload: answer.body, captureMs: captureMs, kind: .snapshot)
+        let topic = Snapshot.topic(root: agent.topicRoot, cameraId: id, captureMs: captureMs)
+        agent.send(topic: topic, payload: answer.body, captureMs: captureMs, kind: .snapshot)
+        onPicture?(id, answer.body, topic)
         cameras[i].lastGoodMs = Clock.monotonicMs()
         cameras[i].taken += 1
-        if cameras[i].lastError != nil { Log.notice("snapshot \(id): working again") }
+        if cameras[i].lastError != nil { Log.notice("snapshot " + id + ": working again") }
         cameras[i].lastError = nil
       } else if answer.status != 200 {
         problem = "HTTP " + String(answer.status)
@@ -213,35 +216,37 @@ final class Snapshots: AgentPart {
   func status(into lines: inout [String]) {
     if cameras.isEmpty { return }
     var line = "snapshots"
-    for st in cameras { line += "  \(st.id) " + summary(st) }
+    for st in cameras { line += "  " + st.id + " " + summary(st) }
     lines.append(line)
   }
 
   private func summary(_ st: CameraState) -> String {
-    var s = st.lastGoodMs.map { "\((Clock.monotonicMs() - $0) / 1000) s ago" } ?? "none yet"
-    if let e = st.lastError { s += " (failing: \(e))" }
+    var s = st.lastGoodMs.map { String((Clock.monotonicMs() - $0) / 1000) + " s ago" } ?? "none yet"
+    if let e = st.lastError { s += " (failing: " + e + ")" }
     return s
   }
 
   private func command(_ args: [String]) -> CommandResult {
     if let id = args.first {
       guard let cam = agent.config.cameras.first(where: { $0.id == id }) else {
-        return .fail("snapshot: no camera \"\(id)\"")
+        return .fail("snapshot: no camera \"" + id + "\"")
       }
-      guard cam.snapshotURL != nil else { return .fail("snapshot: \(id) has no snapshot_url") }
+      guard cam.snapshotURL != nil else { return .fail("snapshot: " + id + " has no snapshot_url") }
       if let i = index(id), cameras[i].transfer != nil {
-        return .ok("snapshot \(id): a transfer is running\n")
+        return .ok("snapshot " + id + ": a transfer is running\n")
       }
       take(id)
-      return .ok("snapshot \(id): requested\n")
+      return .ok("snapshot " + id + ": requested\n")
     }
     if cameras.isEmpty { return .ok("no camera has a snapshot_url\n") }
     var out = ""
     for cam in agent.config.cameras {
       guard let i = index(cam.id) else { continue }
       let st = cameras[i]
-      out += "\(cam.id)  every \(cam.snapshotS) s  last \(summary(st))  taken \(st.taken)  "
-        + "failed \(st.failed)  skipped \(st.skipped)\(st.transfer != nil ? "  busy" : "")\n"
+      out += cam.id + "  every " + String(cam.snapshotS) + " s  last " + summary(st) + "  taken "
+        + String(st.taken) + "  "
+        + "failed " + String(st.failed) + "  skipped " + String(st.skipped)
+        + (st.transfer != nil ? "  busy" : "") + "\n"
     }
     return .ok(out)
   }

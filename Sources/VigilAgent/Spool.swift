@@ -88,7 +88,8 @@ final class Spool: AgentPart {
     } catch {
       store = nil
       openError = error.message
-      Log.error("spool \(c.dir)/queue cannot be used: \(error.message); messages are sent only "
+      Log.error("spool " + c.dir + "/queue cannot be used: " + error.message
+        + "; messages are sent only "
         + "while connected")
     }
   }
@@ -113,10 +114,10 @@ final class Spool: AgentPart {
         dropsBefore = d
         dropsSaved = d
       } else {
-        Log.warning("spool drop counter \(dropsPath) is damaged; counting from 0")
+        Log.warning("spool drop counter " + dropsPath + " is damaged; counting from 0")
       }
     } catch {
-      Log.warning("spool drop counter \(dropsPath): \(error.message); counting from 0")
+      Log.warning("spool drop counter " + dropsPath + ": " + error.message + "; counting from 0")
     }
   }
 
@@ -130,7 +131,7 @@ final class Spool: AgentPart {
       try Files.writeAtomically(dropsPath, d.encode(), mode: 0o640)
       dropsSaved = d
     } catch {
-      Log.warning("spool drop counter \(dropsPath) not written: \(error.message)")
+      Log.warning("spool drop counter " + dropsPath + " not written: " + error.message)
     }
   }
 
@@ -155,11 +156,12 @@ final class Spool: AgentPart {
     }
     for e in appended.dropped { noteDrop(e.kind) }
     if !appended.dropped.isEmpty {
-      Log.warning("spool full: \(appended.dropped.count) oldest messages dropped")
+      Log.warning("spool full: " + String(appended.dropped.count) + " oldest messages dropped")
     }
     guard let entry = appended.entry else {
       noteDrop(kind)
-      Log.warning("spool full: new \(kind == .event ? "event" : "snapshot") for \(topic) dropped")
+      Log.warning("spool full: new " + (kind == .event ? "event" : "snapshot") + " for " + topic
+        + " dropped")
       return
     }
     if !appended.stored {
@@ -168,7 +170,7 @@ final class Spool: AgentPart {
       return
     }
     // Written here (no disk thread, or its queue full): on disk now.
-    Log.debug("spool: stored \(entry.name) for \(topic)")
+    Log.debug("spool: stored " + entry.name + " for " + topic)
     let room = inFlight.isEmpty || inFlightBytes < Self.maxInFlightBytes
     if agent.session.isConnected && liveCount < Self.liveWindow && room
       && (store.count + Int64(store.writingCount) - Int64(inFlight.count) == 1
@@ -183,7 +185,7 @@ final class Spool: AgentPart {
   private func writeFailed(_ kind: SpoolRecord.Kind, _ why: String) {
     writeFailures += 1
     unreported.writeFailed += 1
-    Log.error("spool: message not stored: \(why)")
+    Log.error("spool: message not stored: " + why)
     scheduleDropReport()
   }
 
@@ -215,7 +217,7 @@ final class Spool: AgentPart {
     case .stored(let e, let topic, let acknowledged):
       // Written after the file and its folder are on disk: the kill test's record of what the
       // spool took (VIGIL_DEBUG=1).
-      Log.debug("spool: stored \(e.name) for \(topic)")
+      Log.debug("spool: stored " + e.name + " for " + topic)
       if stopping || acknowledged { return }
       let sent = inFlight.contains(where: { $0.entry.sequence == e.sequence })
       if !sent, agent.session.isConnected, liveCount < Self.liveWindow, e.kind == .event {
@@ -230,16 +232,17 @@ final class Spool: AgentPart {
     case .failed(let e, let why):
       if let i = inFlight.firstIndex(where: { $0.entry.sequence == e.sequence }) {
         inFlight[i].unstored = true
-        Log.warning("spool: \(e.name) not stored (\(why)); sent live, waiting for its PUBACK")
+        Log.warning("spool: " + e.name + " not stored (" + why
+          + "); sent live, waiting for its PUBACK")
       } else if store?.wasAcknowledgedUnstored(e.sequence) == true {
-        Log.warning("spool: \(e.name) not stored (\(why)); the broker already has it")
+        Log.warning("spool: " + e.name + " not stored (" + why + "); the broker already has it")
       } else {
         writeFailed(e.kind, why)
       }
     case .removed:
       break
     case .removeFailed(let why):
-      Log.warning("spool: \(why): the message will be sent again after a restart")
+      Log.warning("spool: " + why + ": the message will be sent again after a restart")
     }
     if !stopping { pump() }
   }
@@ -287,7 +290,7 @@ final class Spool: AgentPart {
     case .missing:
       return false
     case .corrupt(let why):
-      Log.error("spool: \(e.name) is damaged (\(why)): set aside, not sent")
+      Log.error("spool: " + e.name + " is damaged (" + why + "): set aside, not sent")
       return false
     case .record(let r, let size):
       var payload = r.payload
@@ -313,7 +316,7 @@ final class Spool: AgentPart {
   /// A new connection: what was in flight on the old one is sent again (clean session: the
   /// broker kept nothing), from the oldest.
   private func resetLanes() {
-    for f in inFlight where f.unstored { writeFailed(f.entry.kind, "\(f.entry.name) was not "
+    for f in inFlight where f.unstored { writeFailed(f.entry.kind, f.entry.name + " was not "
       + "stored and its connection was lost before its PUBACK") }
     inFlight.removeAll()
     inFlightBytes = 0
@@ -329,7 +332,8 @@ final class Spool: AgentPart {
     resetLanes()
     connectionFirstSequence = store?.nextSequence ?? 0
     if let s = store, s.count > 0 {
-      Log.notice("spool: replaying \(s.count) messages (\(s.bytes) bytes), oldest first")
+      Log.notice("spool: replaying " + String(s.count) + " messages (" + String(s.bytes)
+        + " bytes), oldest first")
     }
     pump()
   }
@@ -410,11 +414,12 @@ final class Spool: AgentPart {
 
   func status(into lines: inout [String]) {
     guard let s = store else {
-      lines.append("spool UNUSABLE: \(openError ?? "?")")
+      lines.append("spool UNUSABLE: " + (openError ?? "?"))
       return
     }
-    lines.append("spool \(s.count) messages, \(s.bytes) bytes, \(inFlight.count) in flight, "
-      + "dropped \(dropped)")
+    lines.append("spool " + String(s.count) + " messages, " + String(s.bytes) + " bytes, "
+      + String(inFlight.count) + " in flight, "
+      + "dropped " + String(dropped))
   }
 
   func selftest(into checks: inout [SelftestCheck]) {
@@ -431,7 +436,7 @@ final class Spool: AgentPart {
       let room = max(0, s.maxBytes - s.usedBytes)
       checks.append(SelftestCheck(
         name: "spool space", ok: free >= room,
-        detail: "\(free) bytes free on disk, \(room) left under the quota"))
+        detail: String(free) + " bytes free on disk, " + String(room) + " left under the quota"))
     }
   }
 
@@ -442,29 +447,38 @@ final class Spool: AgentPart {
 
   /// `spool`: what waits, what was lost, what was set aside.
   func describe() -> String {
-    guard let s = store else { return "spool UNUSABLE: \(openError ?? "?")\n" }
-    var out = "dir          \(s.dir)\n"
-    out += "messages     \(s.count) (\(s.eventCount) events, \(s.snapshotCount) snapshots)\n"
-    out += "bytes        \(s.bytes) of \(s.maxBytes) (\(s.quarantineBytes) more in quarantine/)\n"
-    out += "index        \(s.index.runs.count) runs; \(s.dataSyncs) data and "
-      + "\(s.directorySyncs) folder syncs since start on the loop, \(s.diskBatches) batches "
-      + "on the disk thread (\(s.diskPending) jobs waiting)\n"
+    guard let s = store else { return "spool UNUSABLE: " + (openError ?? "?") + "\n" }
+    var out = "dir          " + s.dir + "\n"
+    out += "messages     " + String(s.count) + " (" + String(s.eventCount) + " events, "
+      + String(s.snapshotCount) + " snapshots)\n"
+    out += "bytes        " + String(s.bytes) + " of " + String(s.maxBytes) + " ("
+      + String(s.quarantineBytes) + " more in quarantine/)\n"
+    out += "index        " + String(s.index.runs.count) + " runs; " + String(s.dataSyncs)
+      + " data and "
+      + String(s.directorySyncs) + " folder syncs since start on the loop, "
+      + String(s.diskBatches) + " batches "
+      + "on the disk thread (" + String(s.diskPending) + " jobs waiting)\n"
     if let o = s.oldestCaptureMs() {
-      out += "oldest       \(o) (\((Clock.wallMs() - o) / 1000) s ago)\n"
+      out += "oldest       " + String(o) + " (" + String((Clock.wallMs() - o) / 1000) + " s ago)\n"
     } else {
       out += "oldest       -\n"
     }
     let d = drops
     // Since the spool was made ("ever"): kept across restarts in state/spool_dropped.
-    out += "dropped      \(d.total) ever (\(d.events) events, \(d.snapshots) snapshots, "
-      + "\(d.writeFailed) not written)\n"
-    out += "in flight    \(inFlight.count), \(inFlightBytes) bytes (\(liveCount) live, "
-      + "\(backlogCount) backlog of \(backlogBytes) bytes; windows \(Self.liveWindow) + "
-      + "\(Self.backlogWindow), backlog \(Self.backlogAheadBytes) bytes ahead of an event, "
-      + "\(Self.maxInFlightBytes) bytes in all)\n"
-    out += "quarantined  \(s.quarantined) since start; \(s.quarantineCount) files kept "
-      + "(\(s.quarantineDir))\n"
-    for n in s.quarantineNotes { out += "  \(n)\n" }
+    out += "dropped      " + String(d.total) + " ever (" + String(d.events) + " events, "
+      + String(d.snapshots) + " snapshots, "
+      + String(d.writeFailed) + " not written)\n"
+    out += "in flight    " + String(inFlight.count) + ", " + String(inFlightBytes) + " bytes ("
+      + String(liveCount) + " live, "
+      + String(backlogCount) + " backlog of " + String(backlogBytes) + " bytes; windows "
+      + String(Self.liveWindow) + " + "
+      + String(Self.backlogWindow) + ", backlog " + String(Self.backlogAheadBytes)
+      + " bytes ahead of an event, "
+      + String(Self.maxInFlightBytes) + " bytes in all)\n"
+    out += "quarantined  " + String(s.quarantined) + " since start; " + String(s.quarantineCount)
+      + " files kept "
+      + "(" + s.quarantineDir + ")\n"
+    for n in s.quarantineNotes { out += "  " + n + "\n" }
     return out
   }
 }

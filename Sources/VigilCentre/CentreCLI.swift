@@ -21,6 +21,8 @@ public enum CentreCLI {
       rollout --broker HOST:PORT --sites FILE --key KEY (--config DOC | --update MANIFEST)
                                 send a signed config or update to sites in waves, halting
                                 at the first site that refuses it or does not answer
+      exporter --broker HOST:PORT [...]
+                                Prometheus metrics and the district page from the broker
       version                   print the version
       help                      this text
 
@@ -45,6 +47,7 @@ public enum CentreCLI {
     case "sign-command": return signCommand(subArgc, subArgv)
     case "sign-update": return signUpdate(subArgc, subArgv)
     case "rollout": return rollout(subArgc, subArgv)
+    case "exporter": return exporter(subArgc, subArgv)
     case "version", "--version", "-V":
       out("vigil-centre \(Messages.version)")
       return 0

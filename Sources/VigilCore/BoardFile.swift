@@ -53,18 +53,18 @@ public struct BoardFile: Equatable {
       if case .object(let m) = linesValue {
         members = m
       } else {
-        r.fail("lines", "must be an object, not \(linesValue.typeName)")
+        r.fail("lines", "must be an object, not " + linesValue.typeName)
       }
     } else if case .object = doc {
       r.fail("lines", "is required")
     }
     if members.count > maxLines {
-      r.fail("lines", "has more than \(maxLines) lines")
+      r.fail("lines", "has more than " + String(maxLines) + " lines")
       members = []
     }
     var lines: [Line] = []
     for m in members {
-      let path = "lines.\(m.name)"
+      let path = "lines." + m.name
       guard Names.isSafeName(m.name, maxLength: 48) else {
         problems.add(path, "line names are 1-48 letters, digits, '-', '_' or '.'")
         continue
@@ -96,7 +96,8 @@ public struct BoardFile: Equatable {
       if driver == .gpiod, problems.count == before,
         let other = lines.first(where: { $0.chip == chip && $0.offset == offset })
       {
-        problems.add(path, "uses \(chip) offset \(offset), as does line \"\(other.name)\"")
+        problems.add(path, "uses " + chip + " offset " + String(offset) + ", as does line \""
+          + other.name + "\"")
       }
       lines.append(
         Line(name: m.name, chip: chip, offset: offset, direction: direction,

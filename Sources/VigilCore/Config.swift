@@ -23,7 +23,7 @@ public struct Config: Equatable {
     public var protocolV5: Bool
 
     /// `host:port`, as the heartbeat and the logs name a broker.
-    public var label: String { "\(host):\(port)" }
+    public var label: String { host + ":" + String(port) }
 
     /// A broker given on a command line (the centre's tools), not read from a config.
     public init(host: String, port: Int, tls: TLS? = nil, username: String? = nil,
@@ -100,9 +100,9 @@ public struct Config: Equatable {
   public var trustedKeys: [String]
 
   /// `<topic_prefix>/<site_id>`: the root of every topic this site uses.
-  public var topicRoot: String { "\(topicPrefix)/\(siteId)" }
+  public var topicRoot: String { topicPrefix + "/" + siteId }
   /// `vigil-<site_id>`: a fixed client id, so a broker replaces a stale session.
-  public var clientId: String { "vigil-\(siteId)" }
+  public var clientId: String { "vigil-" + siteId }
 
   public static let week = 7 * 86_400
   static let bauds = [9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600]
@@ -148,19 +148,22 @@ public struct Config: Equatable {
       r.fail("brokers", "must name at least one broker")
     }
     for (i, item) in brokerItems.enumerated() {
-      brokers.append(parseBroker(item, path: "brokers[\(i)]", baseDir: baseDir, problems))
+      brokers.append(
+        parseBroker(item, path: "brokers[" + String(i) + "]", baseDir: baseDir, problems))
     }
 
     var cameras: [Camera] = []
     let cameraItems = r.array("cameras", required: false)
     if cameraItems.count > maxCameras {
-      r.fail("cameras", "has \(cameraItems.count) cameras; a gateway watches at most \(maxCameras)")
+      r.fail("cameras", "has " + String(cameraItems.count)
+        + " cameras; a gateway watches at most " + String(maxCameras))
     } else {
       for (i, item) in cameraItems.enumerated() {
         let before = problems.count
-        let cam = parseCamera(item, path: "cameras[\(i)]", problems)
+        let cam = parseCamera(item, path: "cameras[" + String(i) + "]", problems)
         if problems.count == before && cameras.contains(where: { $0.id == cam.id }) {
-          problems.add("cameras[\(i)].id", "\"\(cam.id)\" is used by another camera")
+          problems.add("cameras[" + String(i) + "].id", "\"" + cam.id
+            + "\" is used by another camera")
         }
         cameras.append(cam)
       }
@@ -195,7 +198,7 @@ public struct Config: Equatable {
       let before = problems.count
       let baud = c.int("baud", 1...4_000_000, default: 115_200)
       if problems.count == before && !bauds.contains(baud) {
-        c.fail("baud", "must be a standard rate such as 9600 or 115200 (got \(baud))")
+        c.fail("baud", "must be a standard rate such as 9600 or 115200 (got " + String(baud) + ")")
       }
       let hash = c.string("pin_hash")
       // Argon2 takes its cost from the hash: one beyond the preset would stall the board.
@@ -212,7 +215,8 @@ public struct Config: Equatable {
     var keys: [String] = []
     for (i, item) in r.array("trusted_keys", required: false).enumerated() {
       guard case .string(let k) = item, isBase64Key(k) else {
-        problems.add("trusted_keys[\(i)]", "must be a base64 Ed25519 public key (44 characters)")
+        problems.add(
+          "trusted_keys[" + String(i) + "]", "must be a base64 Ed25519 public key (44 characters)")
         continue
       }
       keys.append(k)
@@ -244,23 +248,23 @@ public struct Config: Equatable {
     func need(_ name: String?, _ field: String, _ direction: BoardFile.Direction) {
       guard let name = name else { return }
       guard let board = board else {
-        problems.add(field, "names line \"\(name)\" but the config has no board file")
+        problems.add(field, "names line \"" + name + "\" but the config has no board file")
         return
       }
       guard let line = board.line(named: name) else {
-        problems.add(field, "no line \"\(name)\" in board \"\(board.name)\"")
+        problems.add(field, "no line \"" + name + "\" in board \"" + board.name + "\"")
         return
       }
       if line.direction != direction {
         let want = direction == .input ? "an input" : "an output"
-        problems.add(field, "line \"\(name)\" must be \(want)")
+        problems.add(field, "line \"" + name + "\" must be " + want)
       }
     }
     need(doorLine, "door_line", .input)
     need(mainsLine, "mains_line", .input)
     for (i, cam) in cameras.enumerated() {
-      need(cam.powerLine, "cameras[\(i)].power_line", .input)
-      need(cam.relayLine, "cameras[\(i)].relay_line", .output)
+      need(cam.powerLine, "cameras[" + String(i) + "].power_line", .input)
+      need(cam.relayLine, "cameras[" + String(i) + "].relay_line", .output)
     }
   }
 
@@ -308,7 +312,7 @@ public struct Config: Equatable {
     let host = c.string("host")
     if !host.isEmpty && !IPLiteral.isAddress(host) {
       c.fail("host", "must be an IPv4 or IPv6 address such as 192.168.1.64, not a name "
-        + "(\"\(host)\"): the agent does no DNS lookups for cameras")
+        + "(\"" + host + "\"): the agent does no DNS lookups for cameras")
     }
     let url = c.optionalString("snapshot_url")
     if let u = url {
@@ -350,7 +354,7 @@ public struct Config: Equatable {
       return
     }
     if !IPLiteral.isAddress(h) {
-      c.fail(key, "must name the camera by its IP address, not a name (\"\(h)\")")
+      c.fail(key, "must name the camera by its IP address, not a name (\"" + h + "\")")
     }
   }
 

@@ -54,7 +54,7 @@ public enum PinRule {
       return "a PIN is digits only (0-9), 6 to 12 of them"
     }
     let n = pin.utf8.count
-    if n < minDigits || n > maxDigits { return "a PIN is 6 to 12 digits (got \(n))" }
+    if n < minDigits || n > maxDigits { return "a PIN is 6 to 12 digits (got " + String(n) + ")" }
     return nil
   }
 }

@@ -167,7 +167,7 @@ public final class ConsoleSession {
       pending += Self.crlf
       prompt(nowMs)
     case .tooLong:
-      say("Line too long: at most \(editor.maxLength) characters.")
+      say("Line too long: at most " + String(editor.maxLength) + " characters.")
       prompt(nowMs)
     case .line(let text):
       handleLine(Self.trimmed(text), nowMs: nowMs)
@@ -177,7 +177,8 @@ public final class ConsoleSession {
   /// One message for a whole burst of noise; the line it hit is gone, nothing ran.
   private func noiseEnded(_ count: Int, nowMs: Int64) {
     pending += Self.crlf
-    say("Ignored \(count) unreadable byte\(count == 1 ? "" : "s") (line noise, or not ASCII).")
+    say("Ignored " + String(count) + " unreadable byte" + (count == 1 ? "" : "s")
+      + " (line noise, or not ASCII).")
     prompt(nowMs)
   }
 
@@ -195,7 +196,7 @@ public final class ConsoleSession {
       if line.isEmpty {
         greet(nowMs)
       } else if let problem = PinRule.problem(line) {
-        say("Not a PIN: \(problem).")
+        say("Not a PIN: " + problem + ".")
         prompt(nowMs)
       } else if checkPin(line) {
         login(nowMs)
@@ -234,14 +235,16 @@ public final class ConsoleSession {
       saveRecord(nowMs)
       let seconds = Int(lockoutMs / 1000)
       report(.locked(failures: failures, seconds: seconds))
-      say("Wrong PIN. After \(failures) wrong PINs the console is locked for \(seconds) s.")
+      say("Wrong PIN. After " + String(failures) + " wrong PINs the console is locked for "
+        + String(seconds) + " s.")
       editor.echo = .masked
       return
     }
     saveRecord(nowMs)
     let left = Self.maxFailures - failures
-    say("Wrong PIN. \(left) \(left == 1 ? "try" : "tries") left before the console locks for "
-      + "\(lockoutMs / 1000) s.")
+    say("Wrong PIN. " + String(left) + " " + (left == 1 ? "try" : "tries")
+      + " left before the console locks for "
+      + String(lockoutMs / 1000) + " s.")
     prompt(nowMs)
   }
 
@@ -263,7 +266,7 @@ public final class ConsoleSession {
     report(.logout(reason: reason))
     if reason == "idle" {
       pending += Self.crlf
-      say("No key for \(Self.idleMs / 60_000) minutes: logged out.")
+      say("No key for " + String(Self.idleMs / 60_000) + " minutes: logged out.")
     } else {
       say("Logged out.")
     }
@@ -274,20 +277,21 @@ public final class ConsoleSession {
   // MARK: output
 
   private func greet(_ nowMs: Int64) {
-    say("Vigil \(version) serial console, site \(siteId)")
+    say("Vigil " + version + " serial console, site " + siteId)
     if state == .locked { lockedNotice(nowMs) } else { prompt(nowMs) }
   }
 
   private func lockedNotice(_ nowMs: Int64) {
     editor.echo = .masked
-    say("Console locked after \(Self.maxFailures) wrong PINs: try again in \(remainingS(nowMs)) s.")
+    say("Console locked after " + String(Self.maxFailures) + " wrong PINs: try again in "
+      + String(remainingS(nowMs)) + " s.")
   }
 
   private func prompt(_ nowMs: Int64) {
     switch state {
     case .loggedIn:
       editor.echo = .plain
-      pending += Array("\(siteId)> ".utf8)
+      pending += Array((siteId + "> ").utf8)
     case .loggedOut:
       editor.echo = .masked
       pending += Array("PIN: ".utf8)

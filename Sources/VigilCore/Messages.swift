@@ -52,6 +52,8 @@ public struct Heartbeat {
     public var clockSkewS: Int64?
     /// Who installed and owns it (`police`, `district`, `resident`), from its config entry.
     public var owner: String
+    /// The view watch's object (`{"state":…,"coverage":…}`), JSON; nil leaves it out.
+    public var view: [UInt8]?
 
     public init(id: String, owner: String = "district", state: String = "unknown", power: String = "unknown",
                 link: String = "unknown", relay: String = "on", sinceS: Int = 0, cycles: Int = 0,
@@ -134,6 +136,10 @@ public struct Heartbeat {
       w.field("fault", optional: c.fault)
       w.key("clock_skew_s")
       if let k = c.clockSkewS { w.int64(k) } else { w.null() }
+      if let v = c.view {
+        w.key("view")
+        w.rawJSON(v)
+      }
       w.endObject()
     }
     w.endArray()

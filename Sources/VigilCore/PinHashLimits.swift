@@ -33,7 +33,8 @@ public struct PinHashLimits: Equatable {
   public static func parse(_ hash: String) throws(PinHashRefusal) -> PinHashLimits {
     let bytes = Array(hash.utf8)
     if bytes.count >= maxLength {
-      throw PinHashRefusal("is \(bytes.count) bytes long; a hash from `vigil pin-hash` is under \(maxLength)")
+      throw PinHashRefusal("is " + String(bytes.count)
+        + " bytes long; a hash from `vigil pin-hash` is under " + String(maxLength))
     }
     let parts = bytes.split(separator: 0x24, omittingEmptySubsequences: false)  // "$"
     // "", "argon2id", "v=19", "m=…,t=…,p=…", salt, digest
@@ -65,8 +66,10 @@ public struct PinHashLimits: Equatable {
     let most = preset
     if l.memoryKiB > most.memoryKiB || l.passes > most.passes || l.lanes > most.lanes {
       throw PinHashRefusal(
-        "asks Argon2 for m=\(l.memoryKiB) KiB, t=\(l.passes), p=\(l.lanes); a gateway checks at "
-          + "most m=\(most.memoryKiB) KiB, t=\(most.passes), p=\(most.lanes) (the `vigil pin-hash` "
+        "asks Argon2 for m=" + String(l.memoryKiB) + " KiB, t=" + String(l.passes) + ", p="
+          + String(l.lanes) + "; a gateway checks at "
+          + "most m=" + String(most.memoryKiB) + " KiB, t=" + String(most.passes) + ", p="
+          + String(most.lanes) + " (the `vigil pin-hash` "
           + "preset): make the hash again with `vigil pin-hash`")
     }
     return l
@@ -77,14 +80,15 @@ public struct PinHashLimits: Equatable {
   private static func number(_ field: ArraySlice<UInt8>, named name: String)
     throws(PinHashRefusal) -> UInt32
   {
-    let prefix = Array("\(name)=".utf8)
+    let prefix = Array((name + "=").utf8)
     let shape = "its parameters must read \"m=KiB,t=passes,p=lanes\""
     guard field.count > prefix.count, field.prefix(prefix.count).elementsEqual(prefix) else {
       throw PinHashRefusal(shape)
     }
     let digits = field.dropFirst(prefix.count)
     guard let first = digits.first, first != 0x30 else {
-      throw PinHashRefusal("\(name) must be a number from 1 to \(UInt32.max), without leading zeros")
+      throw PinHashRefusal(name + " must be a number from 1 to " + String(UInt32.max)
+        + ", without leading zeros")
     }
     var value: UInt32 = 0
     for d in digits {
@@ -92,7 +96,7 @@ public struct PinHashLimits: Equatable {
       let times = value.multipliedReportingOverflow(by: 10)
       let plus = times.partialValue.addingReportingOverflow(UInt32(d - 0x30))
       if times.overflow || plus.overflow {
-        throw PinHashRefusal("\(name) must be a number from 1 to \(UInt32.max)")
+        throw PinHashRefusal(name + " must be a number from 1 to " + String(UInt32.max))
       }
       value = plus.partialValue
     }

@@ -25,7 +25,7 @@ public enum RemoteDocument {
     let value: JSONValue
     do { value = try JSON.parse(payload) } catch { throw ConfigError(error) }
     guard case .object(let members) = value else {
-      throw ConfigError("", "must be a JSON object, not \(value.typeName)")
+      throw ConfigError("", "must be a JSON object, not " + value.typeName)
     }
     let isEnvelope = members.contains { $0.name == "doc" } || members.contains { $0.name == "sig" }
     if !isEnvelope {
@@ -52,10 +52,12 @@ public enum RemoteDocument {
   /// document would replay on every site of the district.
   public static func checkSignedSite(_ doc: JSONValue, siteId: String) throws(ConfigError) {
     guard let named = doc["site_id"] else {
-      throw ConfigError("site_id", "a signed document must name its site (\"\(siteId)\"); this one names none")
+      throw ConfigError("site_id", "a signed document must name its site (\"" + siteId
+        + "\"); this one names none")
     }
     if named.stringValue != siteId {
-      throw ConfigError("site_id", "the document was signed for another site, not \"\(siteId)\"")
+      throw ConfigError("site_id", "the document was signed for another site, not \"" + siteId
+        + "\"")
     }
   }
 
@@ -72,10 +74,13 @@ public enum RemoteDocument {
     if cas.isEmpty { return }
     for (i, b) in next.brokers.enumerated() {
       guard let t = b.tls else {
-        throw ConfigError("brokers[\(i)].tls", "the site uses TLS: a broker without it is set only by a signed document")
+        throw ConfigError(
+          "brokers[" + String(i) + "].tls",
+          "the site uses TLS: a broker without it is set only by a signed document")
       }
       if !cas.contains(t.caFile) {
-        throw ConfigError("brokers[\(i)].tls.ca_file", "another CA is set only by a signed document")
+        throw ConfigError(
+          "brokers[" + String(i) + "].tls.ca_file", "another CA is set only by a signed document")
       }
     }
   }
@@ -84,7 +89,7 @@ public enum RemoteDocument {
   /// changes one. Returns the document to validate and store.
   public static func merge(_ doc: JSONValue, running: JSONValue) throws(ConfigError) -> JSONValue {
     guard case .object(var members) = doc else {
-      throw ConfigError("", "must be a JSON object, not \(doc.typeName)")
+      throw ConfigError("", "must be a JSON object, not " + doc.typeName)
     }
     func index(_ ms: [JSONMember], _ key: String) -> Int? { ms.firstIndex { $0.name == key } }
 
@@ -113,7 +118,7 @@ public enum RemoteDocument {
       guard case .object(var inner) = members[i].value else { continue }  // validation says why
       if let j = index(inner, key) {
         if !same(inner[j].value, mine ?? .null) {
-          throw ConfigError("\(section).\(key)",
+          throw ConfigError(section + "." + key,
                             "is set on the box only; a remote document must leave it as it is")
         }
       } else if let mine = mine {

@@ -11,7 +11,7 @@ public enum Snapshot {
   /// `R/snapshot/<camera_id>/<capture_ms>`: the capture time travels in the topic, so a
   /// snapshot sent late still says when it was taken.
   public static func topic(root: String, cameraId: String, captureMs: Int64) -> String {
-    "\(root)/snapshot/\(cameraId)/\(captureMs)"
+    root + "/snapshot/" + cameraId + "/" + String(captureMs)
   }
 
   /// Whether `body` is a whole JPEG: it starts with the SOI marker (FF D8) followed by another

@@ -14,7 +14,9 @@ public struct SpoolDrops: Equatable {
 
   public var total: Int64 { events &+ snapshots &+ writeFailed }
 
-  public func encode() -> [UInt8] { Array("\(events) \(snapshots) \(writeFailed)\n".utf8) }
+  public func encode() -> [UInt8] {
+    Array((String(events) + " " + String(snapshots) + " " + String(writeFailed) + "\n").utf8)
+  }
 
   /// Nil for anything but three decimal numbers of at most 18 digits (no overflow possible),
   /// separated by single spaces, with or without the final newline.

@@ -97,11 +97,12 @@ public struct SpoolRecord: Equatable {
 
     public var message: String {
       switch self {
-      case .tooShort(let n): return "\(n) bytes, shorter than a header"
+      case .tooShort(let n): return String(n) + " bytes, shorter than a header"
       case .notASpoolFile: return "not a spool file (bad magic)"
-      case .unknownVersion(let v): return "unknown format version \(v)"
-      case .unknownKind(let k): return "unknown kind \(k)"
-      case .lengthMismatch(let e, let f): return "torn: header says \(e) bytes, file has \(f)"
+      case .unknownVersion(let v): return "unknown format version " + String(v)
+      case .unknownKind(let k): return "unknown kind " + String(k)
+      case .lengthMismatch(let e, let f):
+        return "torn: header says " + String(e) + " bytes, file has " + String(f)
       case .badChecksum: return "checksum does not match"
       case .badTopic: return "topic is not UTF-8"
       }

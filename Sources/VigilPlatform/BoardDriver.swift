@@ -11,7 +11,7 @@ public struct BoardError: Error {
   }
 
   /// `board line "cam1_power": gpiochip0 offset 17 is in use by "gpiomon"`.
-  public var message: String { line.isEmpty ? reason : "board line \"\(line)\": \(reason)" }
+  public var message: String { line.isEmpty ? reason : "board line \"" + line + "\": " + reason }
 }
 
 /// The GPIO lines of a board file, whatever drives them: the real chip through libgpiod

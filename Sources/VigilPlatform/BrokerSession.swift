@@ -40,6 +40,9 @@ public final class BrokerSession {
   public private(set) var lastOutageS = 0
   /// Why the last attempt or connection failed, for `mqtt` and the logs.
   public private(set) var lastError = ""
+  /// The largest payload copied out of libmosquitto on a topic other than `/cmd`; the agent's
+  /// is `maxPayloadBytes`. The centre's exporter raises it to take snapshots (up to 4 MiB).
+  public var payloadLimit = BrokerSession.maxPayloadBytes
 
   private let loop: EventLoop
   private let clientId: String
@@ -113,7 +116,8 @@ public final class BrokerSession {
   public func start() {
     guard state == .idle else { return }
     if keepaliveS < Self.minimumKeepaliveS {
-      Log.notice("keepalive_s \(keepaliveS) raised to \(Self.minimumKeepaliveS) s: libmosquitto's minimum")
+      Log.notice("keepalive_s " + String(keepaliveS) + " raised to "
+        + String(Self.minimumKeepaliveS) + " s: libmosquitto's minimum")
     }
     outageStartMs = Clock.monotonicMs()
     miscTimer = loop.every(ms: 1000) { self.tick() }
@@ -149,7 +153,7 @@ public final class BrokerSession {
       mosquitto_publish(c, &mid, topic, Int32(raw.count), raw.baseAddress, qos, retain)
     }
     if rc != MOSQ_ERR_SUCCESS.rawValue {
-      Log.warning("publish to \(topic) failed: \(Self.describe(rc))")
+      Log.warning("publish to " + topic + " failed: " + Self.describe(rc))
       if rc == MOSQ_ERR_NO_CONN.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue {
         connectionFailed(Self.describe(rc))
       }
@@ -163,7 +167,7 @@ public final class BrokerSession {
     guard state == .connected, let c = client else { return }
     let rc = mosquitto_subscribe(c, nil, topic, qos)
     if rc != MOSQ_ERR_SUCCESS.rawValue {
-      Log.warning("subscribe to \(topic) failed: \(Self.describe(rc))")
+      Log.warning("subscribe to " + topic + " failed: " + Self.describe(rc))
     }
     settle()
   }
@@ -202,11 +206,11 @@ public final class BrokerSession {
     let broker = currentBroker
     state = .connecting
     if Resolver.isNumeric(broker.host) {
-      Log.info("connecting to \(broker.label)")
+      Log.info("connecting to " + broker.label)
       connect(broker, address: broker.host)
       return
     }
-    Log.info("connecting to \(broker.label): looking up \(broker.host)")
+    Log.info("connecting to " + broker.label + ": looking up " + broker.host)
     let l = Resolver(loop: loop, host: broker.host)
     lookup = l
     l.start(timeoutMs: attemptTimeoutMs) { outcome in
@@ -214,10 +218,10 @@ public final class BrokerSession {
       self.lookup = nil
       switch outcome {
       case .address(let address):
-        Log.info("broker \(broker.host): \(address)")
+        Log.info("broker " + broker.host + ": " + address)
         self.connect(broker, address: address)
       case .failed(let why):
-        self.connectionFailed("name lookup failed: \(why)")
+        self.connectionFailed("name lookup failed: " + why)
       }
     }
   }
@@ -245,7 +249,7 @@ public final class BrokerSession {
     let timeoutMs = attemptTimeoutMs
     attemptTimer = loop.after(ms: timeoutMs) {
       if self.state == .connecting {
-        self.connectionFailed("no answer within \(timeoutMs / 1000) s")
+        self.connectionFailed("no answer within " + String(timeoutMs / 1000) + " s")
       }
     }
     settle()
@@ -277,7 +281,7 @@ public final class BrokerSession {
       do throws(BrokerTLS.SetupError) {
         ctx = try BrokerTLS.context(tls, peerName: broker.host)
       } catch {
-        lastError = "TLS files for \(broker.label) cannot be used: \(error.message)"
+        lastError = "TLS files for " + broker.label + " cannot be used: " + error.message
         mosquitto_destroy(c)
         return nil
       }
@@ -305,8 +309,7 @@ public final class BrokerSession {
       guard let s = BrokerSession.owner(obj), let m = msg, let t = m.pointee.topic else { return }
       var payload: [UInt8] = []
       let size = Int(m.pointee.payloadlen)
-      let limit = BrokerSession.isCommandTopic(t)
-        ? BrokerSession.maxCommandBytes : BrokerSession.maxPayloadBytes
+      let limit = BrokerSession.isCommandTopic(t) ? BrokerSession.maxCommandBytes : s.payloadLimit
       if let p = m.pointee.payload, size > 0, size <= limit {
         payload = Array(UnsafeRawBufferPointer(start: p, count: size))
       }
@@ -364,8 +367,9 @@ public final class BrokerSession {
         if rc == 0 {
           connectionUp()
         } else {
-          let text = mosquitto_connack_string(rc).map { String(cString: $0) } ?? "code \(rc)"
-          connectionFailed("refused by \(currentBroker.label): \(text)")
+          let text = mosquitto_connack_string(rc).map { String(cString: $0) } ?? "code "
+            + String(rc)
+          connectionFailed("refused by " + currentBroker.label + ": " + text)
         }
       case .disconnected(let rc):
         if state == .connected || state == .connecting {
@@ -399,7 +403,7 @@ public final class BrokerSession {
     connects += 1
     lastOutageS = Int((Clock.monotonicMs() - outageStartMs) / 1000)
     lastError = ""
-    Log.notice("connected to \(currentBroker.label)")
+    Log.notice("connected to " + currentBroker.label)
     delegate?.brokerConnected(currentBroker)
   }
 
@@ -412,10 +416,11 @@ public final class BrokerSession {
     let delay = schedule.failed(random: Sys.random64(), lostWorkingConnection: wasConnected)
     state = .waiting
     if wasConnected {
-      Log.warning("lost \(broker): \(reason); retrying in \(delay) ms")
+      Log.warning("lost " + broker + ": " + reason + "; retrying in " + String(delay) + " ms")
       delegate?.brokerLost(reason)
     } else {
-      Log.warning("cannot connect to \(broker): \(reason); next \(currentBroker.label) in \(delay) ms")
+      Log.warning("cannot connect to " + broker + ": " + reason + "; next " + currentBroker.label
+        + " in " + String(delay) + " ms")
     }
     attemptTimer = loop.after(ms: delay) {
       if self.state == .waiting { self.attempt() }
@@ -442,13 +447,13 @@ public final class BrokerSession {
     var text = Self.describe(rc)
     guard rc == MOSQ_ERR_TLS.rawValue, let why = BrokerTLS.takeVerifyError() else { return text }
     if text.hasSuffix(".") { text.removeLast() }
-    return "\(text) (certificate of \(currentBroker.host): \(why))"
+    return text + " (certificate of " + currentBroker.host + ": " + why + ")"
   }
 
   static func describe(_ rc: Int32) -> String {
     if rc == MOSQ_ERR_ERRNO.rawValue {
       return strerror(Sys.errno).map { String(cString: $0) } ?? "system error"
     }
-    return mosquitto_strerror(rc).map { String(cString: $0) } ?? "error \(rc)"
+    return mosquitto_strerror(rc).map { String(cString: $0) } ?? "error " + String(rc)
   }
 }

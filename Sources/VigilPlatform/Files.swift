@@ -96,11 +96,11 @@ public enum BootCounter {
         previous = n
       } else {
         previous = Clock.wallMs() / 1000
-        Log.warning("boot counter \(path) is damaged; continuing from \(previous)")
+        Log.warning("boot counter " + path + " is damaged; continuing from " + String(previous))
       }
     }
     let next = previous + 1
-    try Files.writeAtomically(path, Array("\(next)\n".utf8), mode: 0o640)
+    try Files.writeAtomically(path, Array((String(next) + "\n").utf8), mode: 0o640)
     return next
   }
 

@@ -48,9 +48,9 @@ public final class GPIOChip: BoardDriver {
     guard let c = gpiod_chip_open_lookup(spec.chip) else {
       let e = Sys.errno
       let why = e == EACCES || e == EPERM
-        ? "cannot open GPIO chip \"\(spec.chip)\": permission denied (run as a member of the "
+        ? "cannot open GPIO chip \"" + spec.chip + "\": permission denied (run as a member of the "
           + "group owning /dev/gpiochip*)"
-        : "no GPIO chip \"\(spec.chip)\" (looked up by name, path, number and label; "
+        : "no GPIO chip \"" + spec.chip + "\" (looked up by name, path, number and label; "
           + "`gpiodetect` lists the chips)"
       throw BoardError(line: spec.name, why)
     }
@@ -65,10 +65,12 @@ public final class GPIOChip: BoardDriver {
     if spec.offset >= count {
       throw BoardError(
         line: spec.name,
-        "offset \(spec.offset) is out of range: \(chipName) has \(count) lines (0-\(count - 1))")
+        "offset " + String(spec.offset) + " is out of range: " + chipName + " has "
+          + String(count) + " lines (0-" + String(count - 1) + ")")
     }
     guard let line = gpiod_chip_get_line(c, UInt32(spec.offset)) else {
-      throw BoardError(line: spec.name, "\(chipName) offset \(spec.offset): \(Self.text(Sys.errno))")
+      throw BoardError(line: spec.name, chipName + " offset " + String(spec.offset) + ": "
+        + Self.text(Sys.errno))
     }
     let rc: Int32
     switch spec.direction {
@@ -84,18 +86,20 @@ public final class GPIOChip: BoardDriver {
         let who = gpiod_line_consumer(line).map { String(cString: $0) } ?? "another program"
         throw BoardError(
           line: spec.name,
-          "\(chipName) offset \(spec.offset) is in use by \"\(who)\" (`gpioinfo \(chipName)` "
+          chipName + " offset " + String(spec.offset) + " is in use by \"" + who
+            + "\" (`gpioinfo " + chipName + "` "
             + "shows who holds it)")
       }
       throw BoardError(
-        line: spec.name, "cannot request \(chipName) offset \(spec.offset): \(Self.text(e))")
+        line: spec.name, "cannot request " + chipName + " offset " + String(spec.offset) + ": "
+          + Self.text(e))
     }
     let r = Requested(spec: spec, line: line)
     lines.append(r)
     if spec.direction == .input {
       let fd = gpiod_line_event_get_fd(line)
       if fd < 0 || vigil_set_nonblock_cloexec(fd) < 0 {
-        throw BoardError(line: spec.name, "no event descriptor: \(Self.text(Sys.errno))")
+        throw BoardError(line: spec.name, "no event descriptor: " + Self.text(Sys.errno))
       }
       r.eventFD = fd
       let name = spec.name
@@ -119,7 +123,7 @@ public final class GPIOChip: BoardDriver {
   public func read(_ name: String) throws(BoardError) -> Bool {
     guard let r = lines.first(where: { $0.spec.name == name }) else { throw BoardError(line: name, "not open") }
     let v = gpiod_line_get_value(r.line)
-    if v < 0 { throw BoardError(line: name, "cannot read: \(Self.text(Sys.errno))") }
+    if v < 0 { throw BoardError(line: name, "cannot read: " + Self.text(Sys.errno)) }
     return Board.physical(v == 1, r.spec)
   }
 
@@ -127,7 +131,7 @@ public final class GPIOChip: BoardDriver {
     guard let r = lines.first(where: { $0.spec.name == name }) else { throw BoardError(line: name, "not open") }
     guard r.spec.direction == .output else { throw BoardError(line: name, "is an input") }
     if gpiod_line_set_value(r.line, Board.physical(on, r.spec) ? 1 : 0) < 0 {
-      throw BoardError(line: name, "cannot write: \(Self.text(Sys.errno))")
+      throw BoardError(line: name, "cannot write: " + Self.text(Sys.errno))
     }
   }
 
@@ -146,6 +150,6 @@ public final class GPIOChip: BoardDriver {
   }
 
   static func text(_ errno: Int32) -> String {
-    strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
+    strerror(errno).map { String(cString: $0) } ?? "errno " + String(errno)
   }
 }

@@ -43,7 +43,7 @@ public final class Probe {
   private func open<Address>(_ family: Int32, _ address: inout Address) -> Int32? {
     fd = socket(family, vigil_sock_stream_nonblock(), 0)
     if fd < 0 {
-      finishSoon(false, "socket: \(Self.text(Sys.errno))")
+      finishSoon(false, "socket: " + Self.text(Sys.errno))
       return nil
     }
     return withUnsafePointer(to: &address) {
@@ -68,14 +68,14 @@ public final class Probe {
       guard let r = open(AF_INET6, &v6) else { return }
       rc = r
     } else {
-      return finishSoon(false, "host \"\(host)\" is not an IP address (no DNS in the loop)")
+      return finishSoon(false, "host \"" + host + "\" is not an IP address (no DNS in the loop)")
     }
     if rc == 0 { return finishSoon(true, "") }
     let e = Sys.errno
     if e != EINPROGRESS && e != EINTR { return finishSoon(false, Self.text(e)) }
     watch = loop.watch(fd, events: Int16(POLLOUT)) { [self] _ in self.connected() }
     timer = loop.after(ms: timeoutMs) { [self] in
-      self.finish(false, "no answer within \(timeoutMs) ms")
+      self.finish(false, "no answer within " + String(timeoutMs) + " ms")
     }
   }
 
@@ -95,7 +95,7 @@ public final class Probe {
     guard let d = done else { return }
     done = nil
     let ms = Clock.monotonicMs() - startMs
-    d(Result(ok: ok, ms: ms, detail: ok ? "answered in \(ms) ms" : detail))
+    d(Result(ok: ok, ms: ms, detail: ok ? "answered in " + String(ms) + " ms" : detail))
   }
 
   private func cleanup() {
@@ -108,6 +108,6 @@ public final class Probe {
   }
 
   static func text(_ errno: Int32) -> String {
-    strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
+    strerror(errno).map { String(cString: $0) } ?? "errno " + String(errno)
   }
 }

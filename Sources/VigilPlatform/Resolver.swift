@@ -67,12 +67,13 @@ public final class Resolver {
     var ch: OpaquePointer?
     let rc = ares_init_options(&ch, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES)
     guard rc == ARES_SUCCESS, let c = ch else {
-      finishSoon(.failed("resolver set-up: \(Self.describe(rc))"))
+      finishSoon(.failed("resolver set-up: " + Self.describe(rc)))
       return
     }
     channel = c
     deadline = loop.after(ms: timeoutMs) {
-      self.finish(.failed("no answer from the name servers within \(timeoutMs / 1000) s"))
+      self.finish(.failed("no answer from the name servers within " + String(timeoutMs / 1000)
+        + " s"))
     }
     var hints = ares_addrinfo_hints()
     hints.ai_family = AF_UNSPEC
@@ -132,7 +133,7 @@ public final class Resolver {
     if let a = v4 ?? v6 {
       outcome = .address(a)
     } else {
-      outcome = .failed("no address for \(host)")
+      outcome = .failed("no address for " + host)
     }
   }
 
@@ -215,6 +216,6 @@ public final class Resolver {
   }
 
   static func describe(_ status: Int32) -> String {
-    ares_strerror(status).map { String(cString: $0) } ?? "c-ares error \(status)"
+    ares_strerror(status).map { String(cString: $0) } ?? "c-ares error " + String(status)
   }
 }

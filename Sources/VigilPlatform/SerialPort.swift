@@ -83,7 +83,7 @@ public final class SerialPort {
   private func addDropMarker() {
     guard droppedBytes > 0 else { return }
     // The marker may overshoot the limit by its own length: it must be seen.
-    queue += Array("\r\n[console: \(droppedBytes) bytes of output dropped]\r\n".utf8)
+    queue += Array(("\r\n[console: " + String(droppedBytes) + " bytes of output dropped]\r\n").utf8)
     droppedBytes = 0
   }
 
@@ -147,7 +147,7 @@ public final class SerialPort {
     problem = ""
     loggedProblem = ""
     watch = loop.watch(fd, events: Int16(POLLIN)) { [self] revents in self.ready(revents) }
-    Log.notice("console: \(device) open at \(baud) 8N1")
+    Log.notice("console: " + device + " open at " + String(baud) + " 8N1")
     onOpen?()
   }
 
@@ -155,10 +155,10 @@ public final class SerialPort {
     problem = why
     // Said once per cause, not every few seconds while the adapter is out.
     if why != loggedProblem {
-      Log.warning("console: \(why); trying again every \(Self.retryMs / 1000) s")
+      Log.warning("console: " + why + "; trying again every " + String(Self.retryMs / 1000) + " s")
       loggedProblem = why
     } else {
-      Log.debug("console: \(why)")
+      Log.debug("console: " + why)
     }
     scheduleRetry()
   }
@@ -207,9 +207,10 @@ public final class SerialPort {
   private func lost(_ why: String) {
     guard isOpen else { return }
     closeDevice()
-    problem = "\(device) went away (\(why))"
+    problem = device + " went away (" + why + ")"
     loggedProblem = problem
-    Log.warning("console: \(problem); trying again every \(Self.retryMs / 1000) s")
+    Log.warning("console: " + problem + "; trying again every " + String(Self.retryMs / 1000)
+      + " s")
     onClose?(why)
     scheduleRetry()
   }

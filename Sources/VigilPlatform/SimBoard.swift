@@ -28,15 +28,15 @@ public final class SimBoard: BoardDriver {
 
   public func open() throws(BoardError) {
     do { try Files.makeDirectories(dir, mode: 0o755) } catch {
-      throw BoardError(line: "", "sim board folder \(dir): \(error.message)")
+      throw BoardError(line: "", "sim board folder " + dir + ": " + error.message)
     }
     let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-    if fd < 0 { throw BoardError(line: "", "inotify_init1: \(GPIOChip.text(Sys.errno))") }
+    if fd < 0 { throw BoardError(line: "", "inotify_init1: " + GPIOChip.text(Sys.errno)) }
     let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_CREATE | IN_DELETE)
     if inotify_add_watch(fd, dir, mask) < 0 {
       let e = Sys.errno
       Sys.close(fd)
-      throw BoardError(line: "", "cannot watch sim board folder \(dir): \(GPIOChip.text(e))")
+      throw BoardError(line: "", "cannot watch sim board folder " + dir + ": " + GPIOChip.text(e))
     }
     inotifyFD = fd
     watch = loop.watch(fd, events: Int16(POLLIN)) { [self] _ in self.readEvents() }
@@ -81,14 +81,14 @@ public final class SimBoard: BoardDriver {
     if spec.direction == .output, let o = outputs.first(where: { $0.name == name }) { return o.on }
     let bytes: [UInt8]
     do { bytes = try Files.read(path(name), limit: 64) } catch {
-      throw BoardError(line: name, "cannot read \(path(name)): \(error.message)")
+      throw BoardError(line: name, "cannot read " + path(name) + ": " + error.message)
     }
     // The first non-blank byte: `0` or `1`. A file being rewritten may be empty for a moment.
     for b in bytes where b != 0x20 && b != 0x0A && b != 0x09 && b != 0x0D {
       if b == 0x30 || b == 0x31 { return Board.physical(b == 0x31, spec) }
       break
     }
-    throw BoardError(line: name, "\(path(name)) holds neither 0 nor 1")
+    throw BoardError(line: name, path(name) + " holds neither 0 nor 1")
   }
 
   public func write(_ name: String, _ on: Bool) throws(BoardError) {
@@ -101,10 +101,10 @@ public final class SimBoard: BoardDriver {
       defer { Sys.close(fd) }
       try Sys.writeAll(fd, Array(level.utf8))
     } catch {
-      throw BoardError(line: name, "cannot write \(tmp): \(error.message)")
+      throw BoardError(line: name, "cannot write " + tmp + ": " + error.message)
     }
     if rename(tmp, path(name)) < 0 {
-      throw BoardError(line: name, "cannot write \(path(name)): \(GPIOChip.text(Sys.errno))")
+      throw BoardError(line: name, "cannot write " + path(name) + ": " + GPIOChip.text(Sys.errno))
     }
     if let i = outputs.firstIndex(where: { $0.name == name }) {
       outputs[i].on = on

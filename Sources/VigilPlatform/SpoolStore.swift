@@ -182,7 +182,7 @@ public final class SpoolStore {
     if disk != nil { return }
     let worker: DiskWorker
     do { worker = try DiskWorker(directoryFD: dirFD, capacity: 256) } catch {
-      Log.warning("spool: \(error.message): writing and removing on the loop")
+      Log.warning("spool: " + error.message + ": writing and removing on the loop")
       return
     }
     worker.attach(to: loop) { [self] done in
@@ -287,7 +287,7 @@ public final class SpoolStore {
       switch checkHeader(name, seq, kind) {
       case .success(let size):
         if !index.insert(seq, kind, bytes: size) {
-          quarantine(name, "a second file for sequence \(seq)")
+          quarantine(name, "a second file for sequence " + String(seq))
           setAsideNow += 1
         }
       case .failure(let why):
@@ -300,8 +300,10 @@ public final class SpoolStore {
     // UInt64.max is refused by the index, so `highest + 1` cannot overflow.
     nextSequence = index.highest + 1
     if index.count > 0 || setAsideNow > 0 {
-      Log.notice("spool \(dir): \(index.count) messages, \(index.bytes) bytes in "
-        + "\(index.runs.count) runs; \(setAsideNow) files set aside in quarantine/")
+      Log.notice("spool " + dir + ": " + String(index.count) + " messages, " + String(index.bytes)
+        + " bytes in "
+        + String(index.runs.count) + " runs; " + String(setAsideNow)
+        + " files set aside in quarantine/")
     }
   }
 
@@ -327,8 +329,9 @@ public final class SpoolStore {
       }
     }
     if removed > 0 {
-      Log.notice("spool: removed the \(removed) oldest files of quarantine/ (more than "
-        + "\(Self.maxQuarantineFiles))")
+      Log.notice("spool: removed the " + String(removed)
+        + " oldest files of quarantine/ (more than "
+        + String(Self.maxQuarantineFiles) + ")")
     }
   }
 
@@ -375,20 +378,20 @@ public final class SpoolStore {
     var target = name
     var n = 1
     while Files.exists(quarantineDir + "/" + target) && n < 1000 {
-      target = name + ".\(n)"
+      target = name + "." + String(n)
       n += 1
     }
     if rename(path(name), quarantineDir + "/" + target) < 0 {
       // Cannot be moved (a read-only folder?): it stays, unsent, and is named in the log.
-      Log.error("spool: cannot set aside \(name) (\(why)): errno \(Sys.errno)")
+      Log.error("spool: cannot set aside " + name + " (" + why + "): errno " + String(Sys.errno))
     } else {
-      Log.warning("spool: set aside \(name) in quarantine/: \(why)")
+      Log.warning("spool: set aside " + name + " in quarantine/: " + why)
       setAside.append(SetAside(name: target, size: size, ctimeNs: 0))
       quarantineBytes += size
       if setAside.count > Self.maxQuarantineFiles { removeOldestSetAside() }
     }
     quarantined += 1
-    quarantineNotes.append("\(name): \(why)")
+    quarantineNotes.append(name + ": " + why)
     if quarantineNotes.count > 5 { quarantineNotes.removeFirst() }
   }
 
@@ -452,7 +455,8 @@ public final class SpoolStore {
       freedQuarantine += 1
     }
     if freedQuarantine > 0 {
-      Log.notice("spool: removed \(freedQuarantine) oldest files of quarantine/ for the quota")
+      Log.notice("spool: removed " + String(freedQuarantine)
+        + " oldest files of quarantine/ for the quota")
     }
     let order: [Kind] = kind == .snapshot ? [.snapshot] : [.snapshot, .event]
     for victimKind in order {

@@ -13,8 +13,8 @@ public struct SystemError: Error {
   }
 
   public var message: String {
-    let text = strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
-    return subject.isEmpty ? "\(call): \(text)" : "\(call) \(subject): \(text)"
+    let text = strerror(errno).map { String(cString: $0) } ?? "errno " + String(errno)
+    return subject.isEmpty ? call + ": " + text : call + " " + subject + ": " + text
   }
 }
 

@@ -164,8 +164,18 @@ class Camera(http.server.BaseHTTPRequestHandler):
             with Camera.lock:
                 Camera.frame += 1
                 n = Camera.frame
-                pad = os.urandom(a.pad // 2).hex().encode()[:a.pad]
-                body = jpeg(b"vigil fake camera frame %d " % n + pad)
+                if a.scene_file:
+                    # A real picture of a street (scenes.py), the scene named in the file:
+                    # the view watch's tests change it while the agent runs.
+                    import scenes  # noqa: E402 (GStreamer only when asked for)
+                    try:
+                        name = open(a.scene_file).read().strip() or "clear"
+                    except OSError:
+                        name = "clear"
+                    body = scenes.jpeg_for(name, n)
+                else:
+                    pad = os.urandom(a.pad // 2).hex().encode()[:a.pad]
+                    body = jpeg(b"vigil fake camera frame %d " % n + pad)
                 if a.save:
                     with open(os.path.join(a.save, f"{n}.jpg.tmp"), "wb") as f:
                         f.write(body)
@@ -198,6 +208,7 @@ def main():
     p.add_argument("--password", default="secret")
     p.add_argument("--save")
     p.add_argument("--pad", type=int, default=2000)
+    p.add_argument("--scene-file", help="serve scenes.py's street scene named in this file")
     p.add_argument("--lockout-after", type=int, default=5)
     p.add_argument("--lockout-s", type=float, default=1800)
     p.add_argument("--date-offset-s", type=float, default=0)

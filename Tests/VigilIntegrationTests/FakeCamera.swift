@@ -17,8 +17,10 @@ final class FakeCamera {
   private let process: Process
   let log = LineCollector()
 
+  /// `scene`: real pictures of a street (Tests/Fixtures/scenes.py) instead of the 8x8 frame,
+  /// that scene first (`show` changes it): for the view watch.
   init(auth: Auth = .none, pad: Int = 2000, lockoutS: Double = 1800, dateOffsetS: Int = 0,
-       password: String = "secret") throws
+       password: String = "secret", scene: String? = nil) throws
   {
     self.password = password
     self.auth = auth
@@ -31,6 +33,10 @@ final class FakeCamera {
                    "--password", password, "--save", dir.appendingPathComponent("saved").path,
                    "--pad", "\(pad)", "--lockout-s", "\(lockoutS)",
                    "--date-offset-s", "\(dateOffsetS)"]
+    if let scene = scene {
+      try scene.write(to: dir.appendingPathComponent("scene"), atomically: true, encoding: .utf8)
+      p.arguments?.append(contentsOf: ["--scene-file", dir.appendingPathComponent("scene").path])
+    }
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
@@ -49,6 +55,12 @@ final class FakeCamera {
       }
     }
     port = found ?? 0
+  }
+
+  /// What the camera sees from its next snapshot on: a scene of scenes.py (`clear`, `branch`,
+  /// `cover`, `blur`, `shift`, `car`, `night`).
+  func show(_ scene: String) {
+    try? scene.write(to: dir.appendingPathComponent("scene"), atomically: true, encoding: .utf8)
   }
 
   func url(_ path: String = "/snapshot.jpg") -> String { "http://127.0.0.1:\(port)\(path)" }

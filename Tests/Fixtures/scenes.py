@@ -1,0 +1,172 @@
+"""Street scenes for the fake camera's view-watch tests, encoded as real JPEGs by GStreamer's
+jpegenc (libjpeg), as a camera's encoder would: a sky, buildings with windows, poles, a road
+with lane marks and texture, in colour by day (chroma) and grey by night (IR). Variants are
+what a view watch must tell apart: noise and gain changes and a passing car (still clear), a
+branch over part of the lens, a cover, a blur (a lens misted or knocked out of focus), and the
+view shifted (a knocked camera).
+
+  python3 scenes.py NAME OUT.jpg     writes one (for a look by hand)
+"""
+import random
+import sys
+
+W, H = 640, 360
+
+import gi  # noqa: E402
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+Gst.init(None)
+
+
+def base_luma(seed=7):
+    rnd = random.Random(seed)
+    y = bytearray(W * H)
+    for j in range(H):
+        row = j * W
+        for i in range(W):
+            if j < H // 3:
+                v = 170 + j // 6  # sky, brighter downwards
+            elif j < 2 * H // 3:
+                v = 90
+            else:
+                v = 60 + ((i * 7 + j * 3) % 23)  # asphalt texture
+            y[row + i] = v
+    # Buildings: blocks of different tones with window grids.
+    x = 0
+    while x < W:
+        bw = rnd.randint(50, 110)
+        top = rnd.randint(H // 6, H // 2 - 20)
+        tone = rnd.randint(70, 150)
+        for j in range(top, 2 * H // 3):
+            row = j * W
+            for i in range(x, min(W, x + bw)):
+                y[row + i] = tone
+        for wy in range(top + 8, 2 * H // 3 - 10, 18):
+            for wx in range(x + 6, min(W, x + bw) - 10, 16):
+                lit = 220 if rnd.random() < 0.3 else 40
+                for j in range(wy, wy + 9):
+                    row = j * W
+                    for i in range(wx, wx + 8):
+                        y[row + i] = lit
+        x += bw + rnd.randint(4, 20)
+    # Poles and a wire.
+    for px in (120, 333, 560):
+        for j in range(H // 5, H - 20):
+            for i in range(px, px + 5):
+                y[j * W + i] = 30
+    # Lane marks.
+    for lx in range(0, W, 80):
+        for j in range(5 * H // 6, 5 * H // 6 + 6):
+            for i in range(lx, lx + 40):
+                y[j * W + i] = 235
+    return y
+
+
+def box_blur(y, r):
+    out = bytearray(len(y))
+    tmp = bytearray(len(y))
+    n = 2 * r + 1
+    for j in range(H):
+        row = j * W
+        s = sum(y[row + min(max(k, 0), W - 1)] for k in range(-r, r + 1))
+        for i in range(W):
+            tmp[row + i] = s // n
+            s += y[row + min(i + r + 1, W - 1)] - y[row + max(i - r, 0)]
+    for i in range(W):
+        s = sum(tmp[min(max(k, 0), H - 1) * W + i] for k in range(-r, r + 1))
+        for j in range(H):
+            out[j * W + i] = s // n
+            s += tmp[min(j + r + 1, H - 1) * W + i] - tmp[max(j - r, 0) * W + i]
+    return out
+
+
+def variant(name, frame):
+    """Luma and whether it is a colour picture, for scene NAME and frame number FRAME."""
+    rnd = random.Random(frame * 7919 + hash(name) % 1000)
+    y = bytearray(BASE)
+    colour = name != "night"
+    if name == "shift":
+        s = 48
+        for j in range(H):
+            row = j * W
+            y[row + s:row + W] = BASE[row:row + W - s]
+            y[row:row + s] = bytes([BASE[row]]) * s
+    if name == "blur":
+        y = bytearray(BLURRED)
+    if name == "branch":
+        # Leaves hanging over the left half of the picture, down to the road: dark, textured,
+        # irregular (about 45 % of the frame, most of it over buildings).
+        blobs = [(rnd.randint(0, 3 * W // 5), rnd.randint(0, 3 * H // 4), rnd.randint(45, 95))
+                 for _ in range(16)]
+        for (cx, cy, r) in blobs:
+            for j in range(max(0, cy - r), min(H, cy + r)):
+                for i in range(max(0, cx - r), min(W, cx + r)):
+                    if (i - cx) ** 2 + (j - cy) ** 2 < r * r:
+                        y[j * W + i] = 25 + ((i * 13 + j * 7) % 17)
+    if name == "cover":
+        for k in range(len(y)):
+            y[k] = 35
+    if name == "car":
+        for j in range(2 * H // 3 + 10, 2 * H // 3 + 10 + 60):
+            for i in range(200 + frame % 5 * 10, 200 + frame % 5 * 10 + 150):
+                y[j * W + i] = 200
+    # Every frame: sensor noise and the exposure wandering a little.
+    gain = 0.92 + 0.16 * rnd.random()
+    off = rnd.randint(-8, 8)
+    if name == "night":
+        gain, off = 0.7, 20
+    for k in range(0, len(y)):
+        v = int(y[k] * gain) + off + rnd.randint(-4, 4)
+        y[k] = 0 if v < 0 else 255 if v > 255 else v
+    return y, colour
+
+
+def encode(y, colour):
+    """I420 frame to JPEG with jpegenc (quality 80)."""
+    cw, ch = W // 2, H // 2
+    if colour:
+        u = bytearray(cw * ch)
+        v = bytearray(cw * ch)
+        for j in range(ch):
+            for i in range(cw):
+                sky = j < ch // 3
+                u[j * cw + i] = 150 if sky else 120
+                v[j * cw + i] = 110 if sky else 140
+    else:
+        u = bytes([128]) * (cw * ch)
+        v = u
+    data = bytes(y) + bytes(u) + bytes(v)
+    pipe = Gst.parse_launch(
+        f"appsrc name=src caps=video/x-raw,format=I420,width={W},height={H},framerate=1/1 "
+        "! jpegenc quality=80 ! appsink name=sink sync=false")
+    src = pipe.get_by_name("src")
+    sink = pipe.get_by_name("sink")
+    pipe.set_state(Gst.State.PLAYING)
+    src.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+    src.emit("end-of-stream")
+    sample = sink.emit("pull-sample")
+    buf = sample.get_buffer()
+    ok, info = buf.map(Gst.MapFlags.READ)
+    out = bytes(info.data)
+    buf.unmap(info)
+    pipe.set_state(Gst.State.NULL)
+    return out
+
+
+BASE = base_luma()
+BLURRED = box_blur(BASE, 16)
+_cache = {}
+
+
+def jpeg_for(name, frame):
+    """A JPEG of scene NAME; frames differ (noise, gain), 8 kept per scene."""
+    key = (name, frame % 8)
+    if key not in _cache:
+        _cache[key] = encode(*variant(name, frame % 8))
+    return _cache[key]
+
+
+if __name__ == "__main__":
+    open(sys.argv[2], "wb").write(jpeg_for(sys.argv[1], 0))
