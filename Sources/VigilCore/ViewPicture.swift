@@ -43,31 +43,34 @@ public enum ViewPicture {
     let cols = max(1, columns)
     guard w > 0, h > 0 else { return [] }
     let count = max(1, (h * cols + w * cellAspect / 2) / (w * cellAspect))
-    var lo = 255
-    var hi = 0
-    for v in image.pixels {
-      lo = min(lo, Int(v))
-      hi = max(hi, Int(v))
-    }
     let top = ramp.count - 1
     var out: [[UInt8]] = []
     out.reserveCapacity(count)
     var line = [UInt8](repeating: 0x20, count: cols)
-    for r in 0..<count {
-      let y0 = r * h / count
-      let y1 = max(y0 + 1, (r + 1) * h / count)
-      for c in 0..<cols {
-        let x0 = c * w / cols
-        let x1 = max(x0 + 1, (c + 1) * w / cols)
-        var sum = 0
-        for y in y0..<y1 {
-          for x in x0..<x1 { sum += Int(image[x, y]) }
-        }
-        let mean = sum / ((y1 - y0) * (x1 - x0))
-        let level = hi > lo ? ((mean - lo) * top * 2 + (hi - lo)) / (2 * (hi - lo)) : top / 2
-        line[c] = ramp[min(max(level, 0), top)]
+    image.pixels.withUnsafeBufferPointer { p in
+      var lo = 255
+      var hi = 0
+      for v in p {
+        lo = min(lo, Int(v))
+        hi = max(hi, Int(v))
       }
-      out.append(line)
+      // Cell edges: y1 <= h and x1 <= w since r < count and c < cols; each cell is not empty.
+      for r in 0..<count {
+        let y0 = r * h / count
+        let y1 = max(y0 + 1, (r + 1) * h / count)
+        for c in 0..<cols {
+          let x0 = min(c * w / cols, w - 1)
+          let x1 = min(max(x0 + 1, (c + 1) * w / cols), w)
+          var sum = 0
+          for y in y0..<min(y1, h) {
+            for x in x0..<x1 { sum += Int(p[y * w + x]) }
+          }
+          let mean = sum / max(1, (min(y1, h) - y0) * (x1 - x0))
+          let level = hi > lo ? ((mean - lo) * top * 2 + (hi - lo)) / (2 * (hi - lo)) : top / 2
+          line[c] = ramp[min(max(level, 0), top)]
+        }
+        out.append(line)
+      }
     }
     return out
   }

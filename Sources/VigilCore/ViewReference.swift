@@ -16,7 +16,8 @@ public enum ViewMode: UInt8, Equatable {
 /// Layout, little-endian:
 /// ```
 ///  0  4  magic "VGVW"
-///  4  1  format version (1)
+///  4  1  format version (2; version 1 held a Laplacian sharpness ratio and is refused,
+///         so the camera learns anew)
 ///  5  1  mode: "d" day, "n" night
 ///  6  2  decoded width W
 ///  8  2  decoded height H
@@ -29,7 +30,7 @@ public enum ViewMode: UInt8, Equatable {
 /// ```
 public struct ViewReference: Equatable {
   public static let magic: [UInt8] = [0x56, 0x47, 0x56, 0x57]  // "VGVW"
-  public static let formatVersion: UInt8 = 1
+  public static let formatVersion: UInt8 = 2
   static let headerSize = 18
 
   public var mode: ViewMode

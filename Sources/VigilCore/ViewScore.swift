@@ -2,12 +2,12 @@
 /// (0...1000), so that nothing on the board formats a Double (2.8 KB in Embedded Swift).
 public struct ViewScore: Equatable {
   /// Below this coverage the view is `obstructed`: a cover, or branches over 30 % of the
-  /// blocks. A car (8 % of the frame) hides its few blocks and leaves about 0.9; a 40 %
-  /// obstruction leaves about 0.6, so 0.70 has room on both sides.
+  /// blocks. In the tests a car (8 % of the frame) leaves 0.91 and a branch over 46 % 0.55;
+  /// 0.70 has room on both sides.
   public static let obstructedBelow = 700
-  /// Below this sharpness (fine detail against the reference's) the view is `blurred`: a box
-  /// blur of radius 3 at 1/8 scale gives about 0.2; noise and JPEG artefacts raise it, never
-  /// lower it much. A wide margin until the evaluation set tunes it.
+  /// Below this sharpness (edge steepness against the reference's) the view is `blurred`: a
+  /// box blur of radius 3 at 1/8 scale gives 0.40 in the tests (0.49 dimmed and noisy), a
+  /// clear view 0.97 to 1 (noise raises it). To be tuned on the evaluation set.
   public static let blurredBelow = 600
   /// A shift of this many thousandths of the width or more is `moved` (1.6 %: 30 px of a
   /// 1080p frame, 4 decoded pixels): a pole swaying in the wind moves the picture a pixel or
@@ -102,8 +102,9 @@ public struct ViewFeatures: Equatable {
   /// mean grey, scaled to a mean magnitude of 1024 and clamped to 16 bits.
   public internal(set) var columns: [Int16] = []
   public internal(set) var rows: [Int16] = []
-  /// Mean |Laplacian| of the decoded picture over mean |Sobel| of the working image, x 4096:
-  /// blur lowers the first much more than the second; gain and offset change neither.
+  /// Edge steepness, x 4096: at the working image's edges, the decoded picture's steepest
+  /// one-pixel step over its step across 6 pixels (ViewScorer.edgeSums). Blur lowers it;
+  /// gain and offset do not change it.
   public internal(set) var sharpRatio: UInt32 = 0
   /// Mean Sobel |gx| + |gy| of the working image, x 1024.
   public internal(set) var contrast: UInt32 = 0

@@ -1,8 +1,8 @@
 /// Measures pictures and scores them against a reference (issue 14), in buffers it keeps:
 /// one scorer serves every camera in turn, and a snapshot costs no allocation once the
 /// buffers have grown to the largest picture. Everything is O(pixels) with small constants:
-/// one pass over the decoded picture (projections, Laplacian), one shrink, two Sobel passes
-/// over the working image, and a 1-D search over the projections.
+/// one pass over the decoded picture (projections), one shrink, two Sobel passes over the
+/// working image (edge steepness, block support), and a 1-D search over the projections.
 public struct ViewScorer {
   /// A reference pixel is an edge when its Sobel |gx| + |gy| reaches this (a sharp step of 12
   /// grey levels); weaker structure is too close to noise to be judged.
@@ -57,7 +57,8 @@ public struct ViewScorer {
     let coverage = informative == 0 ? 0 : matched * 1000 / informative
     var sharpness = 1000
     if reference.sharpRatio > 0 {
-      sharpness = Int(clamping: min(1000, UInt64(f.sharpRatio) * 1000 / UInt64(reference.sharpRatio)))
+      let ratio = UInt64(f.sharpRatio) * 1000 / UInt64(reference.sharpRatio)
+      sharpness = Int(clamping: min(1000, ratio))
     }
     var contrast = 1000
     if reference.contrast > 0 {
@@ -83,41 +84,28 @@ public struct ViewScorer {
     image.shrink(by: f.factor, into: &f.work)
     Self.zero(&colAcc, w)
     Self.zero(&rowAcc, h)
-    var fine: Int64 = 0
     image.pixels.withUnsafeBufferPointer { p in
       colAcc.withUnsafeMutableBufferPointer { cols in
         rowAcc.withUnsafeMutableBufferPointer { rs in
           for y in 1..<(h - 1) {
             var rowSum = 0
-            var lap = 0
             let r = y * w
             for i in (r + 1)..<(r + w - 1) {
-              let c = Int(p[i])
-              let left = Int(p[i - 1])
-              let right = Int(p[i + 1])
-              let up = Int(p[i - w])
-              let down = Int(p[i + w])
-              cols[i - r] += right - left
-              rowSum += down - up
-              lap += abs(4 * c - left - right - up - down)
+              cols[i - r] += Int(p[i + 1]) - Int(p[i - 1])
+              rowSum += Int(p[i + w]) - Int(p[i - w])
             }
             rs[y] = rowSum
-            fine += Int64(lap)
           }
         }
       }
     }
     Self.normalise(colAcc, into: &f.columns)
     Self.normalise(rowAcc, into: &f.rows)
-    let coarse = Int64(Self.gradientSum(f.work))
-    let perFine = fine * 1024 / Int64(max(1, (w - 2) * (h - 2)))
-    let perCoarse = coarse * 1024 / Int64(max(1, (f.work.width - 2) * (f.work.height - 2)))
-    f.contrast = UInt32(clamping: perCoarse)
-    if perCoarse == 0 {
-      f.sharpRatio = perFine == 0 ? 0 : UInt32.max
-    } else {
-      f.sharpRatio = UInt32(clamping: perFine * 4096 / perCoarse)
-    }
+    let sums = Self.edgeSums(f.work, image, factor: f.factor)
+    let inner = Int64(max(1, (f.work.width - 2) * (f.work.height - 2)))
+    f.contrast = UInt32(clamping: Int64(sums.contrast) * 1024 / inner)
+    f.sharpRatio = sums.coarse == 0 ? 0
+      : UInt32(clamping: Int64(sums.fine) * 4096 / Int64(sums.coarse))
     return true
   }
 
@@ -146,25 +134,55 @@ public struct ViewScorer {
     for k in 1...n { out[k] = Int16(clamping: Int64(raw[k]) * 1024 * Int64(n) / total) }
   }
 
-  /// Sum of Sobel |gx| + |gy| over the inner pixels of `img`.
-  static func gradientSum(_ img: ViewImage) -> Int {
-    let w = img.width
-    let h = img.height
-    guard w >= 3, h >= 3 else { return 0 }
-    var sum = 0
-    img.pixels.withUnsafeBufferPointer { p in
-      for y in 1..<(h - 1) {
-        for x in 1..<(w - 1) {
-          let g = sobel(p, y * w + x, w)
-          sum += abs(g.x) + abs(g.y)
+  /// Over the working image: the sum of Sobel |gx| + |gy| (its contrast) and, at each of its
+  /// edges (|gx| + |gy| >= referenceEdge), the steepness of the decoded picture across the
+  /// edge: the largest one-pixel step near it (fine) and the step across 6 pixels (coarse).
+  /// Sharp, the two are alike; blurred over 7 pixels, fine is a sixth of coarse. Only edges
+  /// count, where the step is far above sensor noise, and a ratio ignores gain and offset.
+  static func edgeSums(_ work: ViewImage, _ image: ViewImage, factor f: Int)
+    -> (contrast: Int, fine: Int, coarse: Int)
+  {
+    let w = work.width
+    let h = work.height
+    let nw = image.width
+    let nh = image.height
+    guard w >= 3, h >= 3, nw >= 7, nh >= 7 else { return (0, 0, 0) }
+    var contrast = 0
+    var fine = 0
+    var coarse = 0
+    work.pixels.withUnsafeBufferPointer { p in
+      image.pixels.withUnsafeBufferPointer { q in
+        for y in 1..<(h - 1) {
+          for x in 1..<(w - 1) {
+            let g = sobel(p, y * w + x, w)
+            let m = abs(g.x) + abs(g.y)
+            contrast += m
+            guard m >= referenceEdge else { continue }
+            let cx = min(x * f + f / 2, nw - 1)
+            let cy = min(y * f + f / 2, nh - 1)
+            let across = abs(g.x) >= abs(g.y)
+            guard across ? cx >= 3 && cx < nw - 3 : cy >= 3 && cy < nh - 3 else { continue }
+            let step = across ? 1 : nw
+            let i = cy * nw + cx
+            let wide = abs(Int(q[i + 3 * step]) - Int(q[i - 3 * step]))
+            guard wide >= 8 else { continue }
+            var steepest = 0
+            for k in -2...1 {
+              steepest = max(steepest, abs(Int(q[i + (k + 1) * step]) - Int(q[i + k * step])))
+            }
+            fine += steepest
+            coarse += wide
+          }
         }
       }
     }
-    return sum
+    return (contrast, fine, coarse)
   }
 
   @inline(__always)
-  private static func sobel(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ w: Int) -> (x: Int, y: Int) {
+  private static func sobel(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ w: Int)
+    -> (x: Int, y: Int)
+  {
     let a = Int(p[i - w - 1])
     let b = Int(p[i - w])
     let c = Int(p[i - w + 1])
@@ -258,8 +276,10 @@ public struct ViewScorer {
             let hi = min(n - 2, n - 2 - d)
             var sum: Int64 = 0
             for x in lo...hi { sum += Int64(s[x + d] - ms) * Int64(r[x] - mr) }
-            // Per entry of the overlap, in units of 1/256 (fits an Int on 32-bit boards).
-            let score = Int(clamping: sum / Int64(max(1, hi - lo + 1)) / 256)
+            // Per entry of the overlap, in units of 1/256, held within +-2^28 so that the
+            // arithmetic below stays inside a 32-bit Int (armv7 boards).
+            let perEntry = sum / Int64(max(1, hi - lo + 1)) / 256
+            let score = Int(clamping: max(-(1 << 28), min(1 << 28, perEntry)))
             c[d + range] = score
             // Ties go to the smaller shift.
             if score > bestScore || (score == bestScore && abs(d) < abs(best)) {
@@ -270,17 +290,18 @@ public struct ViewScorer {
         }
       }
     }
-    let atZero = costs[range]
-    if best != 0 && (bestScore - atZero) * 100 < abs(bestScore) * Self.shiftMarginPercent {
+    let atZero = Int64(costs[range])
+    let peak = Int64(bestScore)
+    if best != 0 && (peak - atZero) * 100 < abs(peak) * Int64(Self.shiftMarginPercent) {
       best = 0
     }
     var eighths = 0
     if best > -range && best < range {
-      let before = costs[best + range - 1]
-      let at = costs[best + range]
-      let after = costs[best + range + 1]
+      let before = Int64(costs[best + range - 1])
+      let at = Int64(costs[best + range])
+      let after = Int64(costs[best + range + 1])
       let den = before - 2 * at + after
-      if den < 0 { eighths = min(4, max(-4, 4 * (before - after) / den)) }
+      if den < 0 { eighths = Int(clamping: min(4, max(-4, 4 * (before - after) / den))) }
     }
     return 8 * best + eighths
   }

@@ -164,8 +164,8 @@ enum Damage {
     var (watch, scorer) = learnt()
     let step = watch.saw(img, mode: .day, scorer: &scorer)
     if let s = step.score {
-      print("score: coverage \(s.coverage) sharpness \(s.sharpness) contrast \(s.contrast) shift \(s.shiftX),\(s.shiftY) "
-        + "= \(s.shiftPx) blocks \(s.blocks) -> \(s.condition.name)")
+      print("score: coverage \(s.coverage) sharpness \(s.sharpness) contrast \(s.contrast) "
+        + "shift \(s.shiftX),\(s.shiftY) = \(s.shiftPx) blocks \(s.blocks) -> \(s.condition.name)")
     }
     return step.score
   }
@@ -215,7 +215,9 @@ enum Damage {
     // The branch frame is the new first: a clear one disagrees with it and restarts again.
     _ = watch.saw(street.frame(seed: 40), mode: .day, scorer: &scorer)
     #expect(watch.learntSoFar == 1)
-    for k in 0..<4 { _ = watch.saw(street.frame(seed: UInt64(50 + k)), mode: .day, scorer: &scorer) }
+    for k in 0..<4 {
+      _ = watch.saw(street.frame(seed: UInt64(50 + k)), mode: .day, scorer: &scorer)
+    }
     #expect(watch.state == .clear)
   }
 
@@ -431,6 +433,66 @@ enum Damage {
     #expect(ViewScore.decimal(-3) == "0.00")
     #expect(ViewScore.decimal(4000) == "1.00")
     #expect(ViewScore.decimal(70) == "0.07")
+  }
+
+  @Test func aBlurInDimLightWithNoiseIsStillBlurred() {
+    let dim = Damage.noise(Damage.gain(Damage.boxBlur(street.frame(), radius: 3), times: 7,
+                                       plus: 10), amplitude: 3, seed: 8)
+    #expect(score(dim)?.condition == .blurred)
+  }
+
+  /// A car in one of the five learning snapshots is not learnt: the reference is their
+  /// per-pixel median.
+  @Test func aCarWhileLearningIsNotLearnt() {
+    var watch = ViewWatch()
+    var scorer = ViewScorer()
+    for k in 0..<ViewWatch.learnFrom {
+      let f = street.frame(seed: UInt64(20 + k))
+      _ = watch.saw(k == 2 ? Damage.car(f) : f, mode: .day, scorer: &scorer)
+    }
+    #expect(watch.state == .clear)
+    let s = watch.saw(street.frame(seed: 90), mode: .day, scorer: &scorer).score
+    #expect((s?.coverage ?? 0) >= 950)
+    #expect(s?.condition == .clear)
+  }
+
+  /// Traffic in two of every four snapshots never leaves `clear`.
+  @Test func trafficDoesNotSwitchTheState() {
+    var (watch, scorer) = learnt()
+    for k in 0..<12 {
+      let f = street.frame(seed: UInt64(100 + k))
+      let step = watch.saw(k % 2 == 0 ? Damage.car(f) : f, mode: .day, scorer: &scorer)
+      #expect(step.changed == nil)
+    }
+    #expect(watch.state == .clear)
+  }
+
+  /// Night has its own reference; day snapshots are still scored against the day's.
+  @Test func nightLearnsItsOwnReference() {
+    var (watch, scorer) = learnt()
+    func night(_ seed: UInt64) -> ViewImage {
+      Damage.noise(Damage.gain(street.frame(seed: seed), times: 3, plus: 5), amplitude: 4,
+                   seed: seed)
+    }
+    for k in 0..<ViewWatch.learnFrom {
+      _ = watch.saw(night(UInt64(30 + k)), mode: .night, scorer: &scorer)
+    }
+    #expect(watch.state == .clear)
+    #expect(watch.reference(.night) != nil)
+    #expect(watch.saw(night(77), mode: .night, scorer: &scorer).score?.condition == .clear)
+    #expect(watch.saw(street.frame(), mode: .day, scorer: &scorer).score?.condition == .clear)
+    #expect(watch.saw(Damage.cover(night(78)), mode: .night, scorer: &scorer).score?.condition
+      == .obstructed)
+  }
+
+  /// A knock beyond the search range (a twelfth of the width) matches nowhere: obstructed,
+  /// the view is lost either way.
+  @Test func aShiftBeyondTheRangeReadsObstructed() {
+    let wide = Street(width: 240, height: 135)
+    var (watch, scorer) = learnt(wide)
+    let base = wide.frame()
+    let far = Damage.map(base) { x, y, _ in Int(base[x + 60, y + 30]) }
+    #expect(watch.saw(far, mode: .day, scorer: &scorer).score?.condition == .obstructed)
   }
 
   @Test func anImageIsBoundsSafeAndReusesItsBuffer() {
