@@ -10,7 +10,11 @@ view shifted (a knocked camera).
 import random
 import sys
 
-W, H = 640, 360
+import os  # noqa: E402
+
+# 640 x 360 by default (a substream's size, quick to make in Python); VIGIL_SCENE_SIZE=1920x1080
+# for a main stream's, as the memory measurement uses.
+W, H = (int(v) for v in os.environ.get("VIGIL_SCENE_SIZE", "640x360").split("x"))
 
 import gi  # noqa: E402
 
