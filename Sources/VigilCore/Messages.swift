@@ -124,7 +124,6 @@ public struct Heartbeat {
     for c in cameras {
       w.beginObject()
       w.field("id", c.id)
-      w.field("owner", c.owner)
       w.field("state", c.state)
       w.field("power", c.power)
       w.field("link", c.link)
@@ -136,6 +135,9 @@ public struct Heartbeat {
       w.field("fault", optional: c.fault)
       w.key("clock_skew_s")
       if let k = c.clockSkewS { w.int64(k) } else { w.null() }
+      // Fields added after v1's first release go last: a consumer that matched the start of
+      // the object (Scripts/test-board did) still matches.
+      w.field("owner", c.owner)
       if let v = c.view {
         w.key("view")
         w.rawJSON(v)

@@ -174,20 +174,21 @@ struct RolloutTests {
 
   @Test func aSiteThatRollsBackHaltsTheRolloutAndResumeGoesOnWithoutIt() async throws {
     // Version 2 moves the sites to the broker's TLS listener, trusting the CA in a file beside
-    // each site's config. tp-0202 holds a stale CA there: it cannot connect under version 2,
-    // and puts version 1 back after confirm_s (5 s).
+    // each site's config. tp-0203 holds a stale CA there: it cannot connect under version 2,
+    // and puts version 1 back after confirm_s (5 s). Six sites in waves of 1, 2, 2, 1: the
+    // rollout halts in wave 2 at tp-0203, and the 3 sites of the later waves never get it.
     let pki = try TestPKI()
     let tlsPort = Harness.freePort()
     let broker = try Broker(extraConfig: "listener \(tlsPort) 127.0.0.1\n"
       + pki.listener(requireClientCert: false))
     let keys = try centreKeys()
     let centre = try await Centre(port: broker.port)
-    let ids = ["tp-0201", "tp-0202", "tp-0203"]
+    let ids = ["tp-0201", "tp-0202", "tp-0203", "tp-0204", "tp-0205", "tp-0206"]
     var sites: [Site] = []
     for id in ids {
       let site = try startSite(id, broker: broker, publicKey: keys.publicKey)
       try FileManager.default.copyItem(
-        atPath: pki.path(id == "tp-0202" ? "other.pem" : "ca.pem"),
+        atPath: pki.path(id == "tp-0203" ? "other.pem" : "ca.pem"),
         toPath: site.agent.dir.appendingPathComponent("centre-ca.pem").path)
       sites.append(site)
     }
@@ -201,31 +202,37 @@ struct RolloutTests {
       """.write(toFile: doc, atomically: true, encoding: .utf8)
     let progress = keys.dir.appendingPathComponent("progress.json").path
     let args = ["--broker", "127.0.0.1:\(broker.port)", "--sites", sitesFile, "--key", keys.key,
-                "--config", doc, "--waves", "1", "--timeout", "30", "--state", progress]
+                "--config", doc, "--waves", "1,2", "--timeout", "30", "--state", progress]
 
     let (status, out) = await rollout(args)
-    #expect(status == 1, "\(out)\n\(sites[1].agent.log.text)")
+    #expect(status == 1, "\(out)\n\(sites[2].agent.log.text)")
     #expect(out.contains("  tp-0201 applied v2 ("), "\(out)")
-    #expect(out.contains("  tp-0202 pending_confirm v2 ("), "\(out)")
-    #expect(out.contains("HALTED at wave 2/3, site tp-0202: rolled_back v2: "), "\(out)")
-    #expect(!out.contains("wave 3/3"), "\(out)")
-    #expect(centre.messages("vigil/tp-0203/config/set").isEmpty)
-    #expect(configState(centre, "tp-0203")?["version"] as? Int == 1)
+    #expect(out.contains("  tp-0202 applied v2 ("), "\(out)")
+    #expect(out.contains("  tp-0203 pending_confirm v2 ("), "\(out)")
+    #expect(out.contains("HALTED at wave 2/4, site tp-0203: rolled_back v2: "), "\(out)")
+    #expect(!out.contains("wave 3/4"), "\(out)")
+    for later in ["tp-0204", "tp-0205", "tp-0206"] {
+      #expect(centre.messages("vigil/\(later)/config/set").isEmpty, "\(later) got the document")
+      #expect(configState(centre, later)?["version"] as? Int == 1, "\(later)")
+    }
     // The site is back on version 1 and reachable: its heartbeats say so.
-    let hb = await centre.waitFor("vigil/tp-0202/heartbeat", within: 5,
-                                  after: centre.messages("vigil/tp-0202/heartbeat").count)
+    let hb = await centre.waitFor("vigil/tp-0203/heartbeat", within: 5,
+                                  after: centre.messages("vigil/tp-0203/heartbeat").count)
     #expect(hb?.json?["config_version"] as? Int == 1)
 
     // The operator leaves the site out (it needs its CA file replaced, then a higher version),
     // and resumes over the broker's TLS listener this time.
-    try "tp-0201\ntp-0203\n".write(toFile: sitesFile, atomically: true, encoding: .utf8)
+    try "tp-0201\ntp-0202\ntp-0204\ntp-0205\ntp-0206\n".write(toFile: sitesFile, atomically: true,
+                                                              encoding: .utf8)
     var overTLS = args
     overTLS[1] = "127.0.0.1:\(tlsPort)"
     let (resumed, resumedOut) = await rollout(overTLS + ["--resume", "--ca-file", pki.path("ca.pem")])
     #expect(resumedOut.contains("connected to 127.0.0.1:\(tlsPort)"), "\(resumedOut)")
     #expect(resumed == 0, "\(resumedOut)")
-    #expect(resumedOut.contains("  tp-0203 applied v2 ("), "\(resumedOut)")
-    #expect(resumedOut.contains("rollout of config v2 done: 2 sites have it"), "\(resumedOut)")
+    for later in ["tp-0204", "tp-0205", "tp-0206"] {
+      #expect(resumedOut.contains("  \(later) applied v2 ("), "\(resumedOut)")
+    }
+    #expect(resumedOut.contains("rollout of config v2 done: 5 sites have it"), "\(resumedOut)")
   }
 
   @Test func aSiteThatDoesNotAnswerHaltsTheRolloutAndResumeGoesOnWithoutIt() async throws {
