@@ -86,44 +86,62 @@ def box_blur(y, r):
     return out
 
 
+def branch_mask():
+    """Where the leaves hang: the left half of the picture, down to the road, about 45 % of the
+    frame (most of it over buildings); the same shape every frame."""
+    rnd = random.Random(11)
+    m = bytearray(BASE)
+    for (cx, cy, r) in [(rnd.randint(0, 3 * W // 5), rnd.randint(0, 3 * H // 4), rnd.randint(45, 95))
+                        for _ in range(16)]:
+        for j in range(max(0, cy - r), min(H, cy + r)):
+            row = j * W
+            for i in range(max(0, cx - r), min(W, cx + r)):
+                if (i - cx) ** 2 + (j - cy) ** 2 < r * r:
+                    m[row + i] = 25 + ((i * 13 + j * 7) % 17)  # dark, textured leaves
+    return bytes(m)
+
+
 def variant(name, frame):
-    """Luma and whether it is a colour picture, for scene NAME and frame number FRAME."""
-    rnd = random.Random(frame * 7919 + hash(name) % 1000)
-    y = bytearray(BASE)
+    """Luma and whether it is a colour picture, for scene NAME and frame number FRAME. Only
+    C-speed byte operations per frame (translate, slicing, a big-integer XOR): the tests run
+    beside timing-sensitive ones, and a pure-Python loop over every pixel of every frame took
+    a second of CPU each."""
+    rnd = random.Random(frame * 7919 + sum(name.encode()))
     colour = name != "night"
     if name == "shift":
         s = 48
+        rows = []
         for j in range(H):
-            row = j * W
-            y[row + s:row + W] = BASE[row:row + W - s]
-            y[row:row + s] = bytes([BASE[row]]) * s
-    if name == "blur":
-        y = bytearray(BLURRED)
-    if name == "branch":
-        # Leaves hanging over the left half of the picture, down to the road: dark, textured,
-        # irregular (about 45 % of the frame, most of it over buildings).
-        blobs = [(rnd.randint(0, 3 * W // 5), rnd.randint(0, 3 * H // 4), rnd.randint(45, 95))
-                 for _ in range(16)]
-        for (cx, cy, r) in blobs:
-            for j in range(max(0, cy - r), min(H, cy + r)):
-                for i in range(max(0, cx - r), min(W, cx + r)):
-                    if (i - cx) ** 2 + (j - cy) ** 2 < r * r:
-                        y[j * W + i] = 25 + ((i * 13 + j * 7) % 17)
-    if name == "cover":
-        for k in range(len(y)):
-            y[k] = 35
-    if name == "car":
-        for j in range(2 * H // 3 + 10, 2 * H // 3 + 10 + 60):
-            for i in range(200 + frame % 5 * 10, 200 + frame % 5 * 10 + 150):
-                y[j * W + i] = 200
-    # Every frame: sensor noise and the exposure wandering a little.
+            row = BASE[j * W:(j + 1) * W]
+            rows.append(bytes([row[0]]) * s + row[:W - s])
+        y = b"".join(rows)
+    elif name == "blur":
+        y = BLURRED
+    elif name == "branch":
+        y = BRANCH
+    elif name == "cover":
+        y = bytes([35]) * (W * H)
+    elif name == "car":
+        x0 = 200 + frame % 5 * 10
+        rows = []
+        for j in range(H):
+            row = BASE[j * W:(j + 1) * W]
+            if 2 * H // 3 + 10 <= j < 2 * H // 3 + 70:
+                row = row[:x0] + bytes([200]) * 150 + row[x0 + 150:]
+            rows.append(row)
+        y = b"".join(rows)
+    else:
+        y = BASE
+    # Every frame: the exposure wandering a little (a lookup table), and sensor noise (the low
+    # two bits flipped at random).
     gain = 0.92 + 0.16 * rnd.random()
     off = rnd.randint(-8, 8)
     if name == "night":
         gain, off = 0.7, 20
-    for k in range(0, len(y)):
-        v = int(y[k] * gain) + off + rnd.randint(-4, 4)
-        y[k] = 0 if v < 0 else 255 if v > 255 else v
+    table = bytes(min(255, max(0, int(v * gain) + off)) for v in range(256))
+    y = bytes(y).translate(table)
+    noise = int.from_bytes(rnd.randbytes(len(y)), "little") & int.from_bytes(bytes([3]) * len(y), "little")
+    y = (int.from_bytes(y, "little") ^ noise).to_bytes(len(y), "little")
     return y, colour
 
 
@@ -159,8 +177,9 @@ def encode(y, colour):
     return out
 
 
-BASE = base_luma()
-BLURRED = box_blur(BASE, 16)
+BASE = bytes(base_luma())
+BLURRED = bytes(box_blur(BASE, 16))
+BRANCH = branch_mask()
 _cache = {}
 
 
