@@ -36,7 +36,10 @@ struct StreamCheckSiteTests {
       $0["state"] as? String == "healthy"
     }
     try #require(healthy != nil, "\(agent.log.text)\n\(rtsp.log.text)")
-    #expect(agent.log.text.contains("stream cam1 (full check): "), "\(agent.log.text)")
+    // Healthy comes from the probes; the first stream check (3 s of reading) may still be under
+    // way then, the more so under qemu-user (CI on c60ea02+ saw healthy before its log line).
+    let checked = await Harness.wait(10) { agent.log.text.contains("stream cam1 (full check): ") }
+    #expect(checked, "\(agent.log.text)")
 
     // While it flowed, every SETUP had its TEARDOWN (the last check may still be under way).
     let live = rtsp.requests
