@@ -16,6 +16,8 @@ final class SelfUpdate: AgentPart {
   /// Whether the mains line says lost: the trial's clock stops meanwhile.
   var mainsLost: () -> Bool = { false }
   private var state: UpdateState?
+  /// The highest sequence ever taken: `last-seq` (UpdateLauncher), or the state's if higher.
+  private var lastSeq: Int64 = 0
   /// The manifest being fetched or checked.
   private var manifest: UpdateManifest?
   private var transfer: HTTPClient.Transfer?
@@ -52,6 +54,7 @@ final class SelfUpdate: AgentPart {
 
   func start() {
     state = UpdateLauncher.readState(dir)
+    lastSeq = max(state?.lastSeq ?? 0, UpdateLauncher.readLastSeq(dir))
     guard let s = state, s.phase == .trial else { return }
     if UpdateLauncher.runningSeq == s.seq {
       trialStartMs = Clock.monotonicMs()
@@ -87,7 +90,7 @@ final class SelfUpdate: AgentPart {
       refused = (payload.count, CRC32C.checksum(payload))
       Log.warning("update refused: " + error.message)
       // Not kept: the state on disk stays that of the last update taken.
-      var r = UpdateState(phase: .rejected, version: "", seq: 0, lastSeq: state?.lastSeq ?? 0,
+      var r = UpdateState(phase: .rejected, version: "", seq: 0, lastSeq: lastSeq,
                           reason: error.message, tsMs: Clock.wallMs())
       if let v = try? JSON.parse(unwrapped(payload)) {
         r.version = v["version"]?.stringValue ?? ""
@@ -113,7 +116,7 @@ final class SelfUpdate: AgentPart {
       payload, trusted: true, decodeBase64: Signature.fromBase64,
       verify: { doc, sig in Signature.verify(doc, signature: sig, publicKeys: keys) })
     let m = try UpdateManifest.read(u.doc, siteId: agent.config.siteId)
-    let last = state?.lastSeq ?? 0
+    let last = lastSeq
     if let s = state, m.seq == s.seq {
       // The same manifest again (retained, at every connect): an interrupted download or check
       // starts over; anything else about it is settled.
@@ -127,6 +130,14 @@ final class SelfUpdate: AgentPart {
       throw ConfigError("seq", String(m.seq) + " is not newer than the last update taken ("
         + String(last) + ")")
     }
+    // Kept on its own before anything else: a replay stays refused even if state.json is lost.
+    do throws(SystemError) {
+      try Files.makeDirectories(dir)
+      try UpdateLauncher.saveLastSeq(m.seq, dir)
+    } catch {
+      throw ConfigError("seq", String(m.seq) + " cannot be recorded, so it is not taken: " + error.message)
+    }
+    lastSeq = m.seq
     if let old = manifest { Log.notice("update " + old.version + " replaced by " + m.version) }
     begin(m, lastSeq: m.seq)
   }

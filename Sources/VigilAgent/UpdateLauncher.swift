@@ -156,11 +156,34 @@ enum UpdateLauncher {
     let path = dir + "/state.json"
     guard Files.exists(path) else { return nil }
     guard let b = try? Files.read(path, limit: 8192), let s = UpdateState.read(b) else {
-      Log.error("update: " + path + " is damaged; no update runs until a new one is taken")
+      Log.error("update: " + path + " is damaged; no update runs until a new one is taken"
+        + " (the last sequence taken is kept in last-seq)")
       unlink(dir + "/current")
       return nil
     }
     return s
+  }
+
+  /// `last-seq`: the highest sequence ever taken, in decimal, on its own (written before an
+  /// update is begun), so that a damaged `state.json` does not open the box to a replayed,
+  /// older manifest. 0 when there is none; a damaged one is said and read as 0.
+  static func readLastSeq(_ dir: String) -> Int64 {
+    let path = dir + "/last-seq"
+    guard Files.exists(path) else { return 0 }
+    guard var b = try? Files.read(path, limit: 32) else {
+      Log.error("update: " + path + " cannot be read; the state's last sequence is used")
+      return 0
+    }
+    while let l = b.last, l == 0x0A || l == 0x20 { b.removeLast() }
+    guard let n = Int64(String(decoding: b, as: UTF8.self)), n >= 0 else {
+      Log.error("update: " + path + " is damaged; the state's last sequence is used")
+      return 0
+    }
+    return n
+  }
+
+  static func saveLastSeq(_ seq: Int64, _ dir: String) throws(SystemError) {
+    try Files.writeAtomically(dir + "/last-seq", Array(String(seq).utf8), mode: 0o600)
   }
 
   static func save(_ s: UpdateState, _ dir: String) {

@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+
+/// Issue 16's board side without systemd, against every build `Scripts/test` runs (the 32-bit
+/// one under qemu-user too): a signed manifest from a real client, the binary fetched from a
+/// real HTTP server (Python's http.server), checked, staged; the agent exits, the test starts
+/// it again as systemd would, and it runs the update on trial and commits it. Then a damaged
+/// state file, which must not open the box to a replayed manifest. Scripts/test-install shows
+/// the rest under a real systemd (watchdog, crashes, reboots, dpkg).
+@Suite(.serialized)
+struct SelfUpdateTests {
+  /// Python's http.server over a folder, on a reserved loopback port.
+  final class WebServer {
+    let port: Int
+    let dir: URL
+    private let process: Process
+    let log = LineCollector()
+
+    init() throws {
+      dir = Harness.tempDir("www")
+      port = Harness.freePort()
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+      p.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path]
+      let pipe = Pipe()
+      p.standardOutput = pipe
+      p.standardError = pipe
+      log.attach(pipe)
+      try p.runAsFixture()
+      process = p
+      let deadline = Date().addingTimeInterval(10)
+      while !Harness.canConnect(port: port) {
+        if Date() > deadline || !p.isRunning {
+          throw HarnessError("http.server did not start on \(port): \(log.textAtEnd()) \(Harness.holders(port))")
+        }
+        usleep(20_000)
+      }
+    }
+
+    deinit { process.killAndWait() }
+  }
+
+  /// The file to serve as the update: the binary under test itself when it is an ELF file; a
+  /// qemu-user wrapper script (Scripts/qemu-vigil*) finds its binary from its own path, so it
+  /// is served as a two-line script that runs the wrapper where it is.
+  func updateFile(into dir: URL) throws -> (URL, isELF: Bool) {
+    let bin = URL(fileURLWithPath: Harness.vigilBinary)
+    let out = dir.appendingPathComponent("vigil-next")
+    let head = (try? FileHandle(forReadingFrom: bin).readData(ofLength: 4)) ?? Data()
+    let isELF = head == Data([0x7F, 0x45, 0x4C, 0x46])
+    if isELF {
+      try FileManager.default.copyItem(at: bin, to: out)
+    } else {
+      try "#!/bin/sh\nexec '\(bin.path)' \"$@\"\n".write(to: out, atomically: true, encoding: .utf8)
+    }
+    return (out, isELF)
+  }
+
+  func sha256(_ url: URL) -> String {
+    let (_, out) = Harness.run("/usr/bin/sha256sum", [url.path])
+    return String(out.prefix(64))
+  }
+
+  @Test func aSignedUpdateIsFetchedCheckedTriedAndCommittedAndADamagedStateRefusesAReplay()
+    async throws
+  {
+    let broker = try Broker()
+    let web = try WebServer()
+    let keys = Harness.tempDir("updkeys")
+    let prefix = keys.appendingPathComponent("centre").path
+    let (k, kout) = Harness.run(Harness.centreBinary, ["keygen", prefix])
+    try #require(k == 0, "\(kout)")
+    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let site = "t-upd-\(UUID().uuidString.prefix(4).lowercased())"
+    let root = "vigil/\(site)"
+    let agent = try AgentProcess(config: testConfig(
+      site: site, brokers: brokerEntry(broker.port), extra: #""trusted_keys": ["\#(pub)"]"#))
+    let centre = try await Centre(port: broker.port)
+    try agent.start()
+    defer { agent.kill9() }
+    try #require(await centre.waitFor("\(root)/heartbeat", within: 15) != nil, "\(agent.log.text)")
+
+    var sent = 0
+    /// Publishes a signed manifest and returns the next `update/state` that names its seq.
+    func send(_ fields: [String: Any], retain: Bool = false, within: Double = 15,
+              until: ([String: Any]) -> Bool) async throws -> [String: Any]? {
+      sent += 1
+      let doc = Harness.tempDir("manifest").appendingPathComponent("m-\(sent).json")
+      var m = fields
+      m["site_id"] = site
+      try JSONSerialization.data(withJSONObject: m).write(to: doc)
+      let (st, env) = Harness.run(Harness.centreBinary, ["sign", "--key", prefix + ".key", doc.path])
+      try #require(st == 0, "\(env)")
+      centre.publish("\(root)/update", env.trimmingCharacters(in: .whitespacesAndNewlines), retain: retain)
+      let seq = fields["seq"] as? Int
+      let deadline = Date().addingTimeInterval(within)
+      while Date() < deadline {
+        if let s = centre.messages("\(root)/update/state").compactMap({ $0.json }).last(where: {
+          $0["seq"] as? Int == seq && until($0)
+        }) {
+          return s
+        }
+        try await Task.sleep(nanoseconds: 100_000_000)
+      }
+      return nil
+    }
+
+    // The box names its architecture when a manifest names another.
+    let (file, isELF) = try updateFile(into: web.dir)
+    let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
+    var manifest: [String: Any] = [
+      "version": "0.9.0", "seq": 7, "sha256": sha256(file), "size": size, "arch": "none",
+      "url": "http://127.0.0.1:\(web.port)/vigil-next", "trial_s": 10,
+    ]
+    let wrongArch = try await send(manifest) { $0["state"] as? String == "rejected" }
+    let reason = wrongArch?["reason"] as? String ?? ""
+    try #require(reason.hasPrefix("arch: is none; this box runs "), "\(wrongArch ?? [:])")
+    manifest["arch"] = String(reason.dropFirst("arch: is none; this box runs ".count))
+
+    // Taken: fetched, checked (the new binary's own check-config), staged; the agent exits.
+    let staged = try await send(manifest, retain: true, within: 60) {
+      $0["state"] as? String == "staged"
+    }
+    #expect(staged?["version"] as? String == "0.9.0", "\(agent.log.text)")
+    #expect(await agent.waitExit(15) == 0, "\(agent.log.text)")
+    #expect(agent.log.text.contains("update 0.9.0 in place; the next start runs it on trial"),
+            "\(agent.log.text)")
+    let updateDir = agent.dir.appendingPathComponent("spool/state/update")
+    let current = try? FileManager.default.destinationOfSymbolicLink(
+      atPath: updateDir.appendingPathComponent("current").path)
+    #expect(current == "vigil-7")
+    #expect(!FileManager.default.fileExists(atPath: updateDir.appendingPathComponent("download.part").path))
+
+    // Started again (systemd's part): the launcher runs the update in place, on trial, and it
+    // commits after 10 s connected with heartbeats going out.
+    try agent.start()
+    let trial = await centre.waitFor("\(root)/update/state", within: 20) {
+      $0.json?["state"] as? String == "trial"
+    }
+    #expect(trial != nil, "\(agent.log.text)")
+    let committed = await centre.waitFor("\(root)/update/state", within: 40) {
+      $0.json?["state"] as? String == "committed"
+    }
+    #expect(committed?.json?["seq"] as? Int == 7, "\(agent.log.text)")
+    #expect(agent.log.text.contains("running the update in place, vigil-7"), "\(agent.log.text)")
+    if isELF {
+      // The same process (systemd's main pid), now running the update's file.
+      let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(agent.pid)/exe")
+      #expect(exe?.hasSuffix("spool/state/update/vigil-7") == true, "the agent runs \(exe ?? "?")")
+    }
+
+    // state.json damaged (a bad block, a hand edit): the launcher runs the installed binary, and
+    // the retained manifest, and an older one, are still refused: the last seq is kept apart.
+    agent.signal(SIGTERM)
+    #expect(await agent.waitExit(15) == 0)
+    try Data("{\"state\": \"comm".utf8).write(to: updateDir.appendingPathComponent("state.json"))
+    let before = centre.messages("\(root)/update/state").count
+    try agent.start()
+    let replay = await centre.waitFor("\(root)/update/state", within: 20, after: before) {
+      $0.json?["state"] as? String == "rejected"
+    }
+    #expect(replay?.json?["reason"] as? String == "seq: 7 is not newer than the last update taken (7)",
+            "\(replay?.json ?? [:]) \(agent.log.text)")
+    #expect(agent.log.text.contains("state.json is damaged"), "\(agent.log.text)")
+    manifest["seq"] = 6
+    let older = try await send(manifest) { $0["state"] as? String == "rejected" }
+    #expect(older?["reason"] as? String == "seq: 6 is not newer than the last update taken (7)",
+            "\(older ?? [:])")
+    #expect(!FileManager.default.fileExists(atPath: updateDir.appendingPathComponent("current").path))
+  }
+}
