@@ -25,6 +25,8 @@ final class SelfUpdate: AgentPart {
   private var retry: EventLoop.Timer?
   private var retryS = 30
   private var hasher: SHA256Stream?
+  /// The piece being hashed: made once per verify, not once per turn, and let go after it.
+  private var hashBuffer: [UInt8] = []
   private var child: Int32 = 0
   private var childOut: Int32 = -1
   private var childText: [UInt8] = []
@@ -238,26 +240,27 @@ final class SelfUpdate: AgentPart {
       return
     }
     hasher = SHA256Stream()
+    hashBuffer = [UInt8](repeating: 0, count: Self.hashPiece)
     hashStep()
   }
 
   /// One piece a turn: a 16 MiB file never holds the loop for more than one read and hash.
   private func hashStep() {
     guard let h = hasher, let m = manifest else { return }
-    var buf = [UInt8](repeating: 0, count: Self.hashPiece)
-    let n = buf.withUnsafeMutableBytes { CVigil.read(fd, $0.baseAddress, $0.count) }
+    let n = hashBuffer.withUnsafeMutableBytes { CVigil.read(fd, $0.baseAddress, $0.count) }
     if n < 0 {
       fail(SystemError("read", errno: Sys.errno, subject: partPath).message)
       return
     }
     if n > 0 {
-      buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+      hashBuffer.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
       agent.loop.after(ms: 0) { [self] in self.hashStep() }
       return
     }
     Sys.close(fd)
     fd = -1
     hasher = nil
+    hashBuffer = []
     let sum = h.finish()
     if sum != m.sha256 {
       fail("sha256: the file's is " + sum + ", the manifest's " + m.sha256)
@@ -477,6 +480,7 @@ final class SelfUpdate: AgentPart {
       fd = -1
     }
     hasher = nil
+    hashBuffer = []
     if child > 0 {
       kill(child, SIGKILL)
       var st: Int32 = 0
