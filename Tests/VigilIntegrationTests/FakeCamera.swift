@@ -26,35 +26,15 @@ final class FakeCamera {
     self.auth = auth
     dir = Harness.tempDir("camera")
     let portFile = dir.appendingPathComponent("port")
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/fake-camera.py").path,
-                   "--port-file", portFile.path, "--port", "\(Harness.freePort())", "--auth", auth.rawValue, "--user", user,
-                   "--password", password, "--save", dir.appendingPathComponent("saved").path,
-                   "--pad", "\(pad)", "--lockout-s", "\(lockoutS)",
-                   "--date-offset-s", "\(dateOffsetS)"]
+    var args = ["--port-file", portFile.path, "--port", "\(Harness.freePort())", "--auth", auth.rawValue,
+                "--user", user, "--password", password, "--save", dir.appendingPathComponent("saved").path,
+                "--pad", "\(pad)", "--lockout-s", "\(lockoutS)", "--date-offset-s", "\(dateOffsetS)"]
     if let scene = scene {
       try scene.write(to: dir.appendingPathComponent("scene"), atomically: true, encoding: .utf8)
-      p.arguments?.append(contentsOf: ["--scene-file", dir.appendingPathComponent("scene").path])
+      args += ["--scene-file", dir.appendingPathComponent("scene").path]
     }
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
-    process = p
-    let deadline = Date().addingTimeInterval(10)
-    var found: Int?
-    while found == nil {
-      if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
-      if found == nil {
-        if Date() > deadline || !p.isRunning {
-          throw HarnessError("fake camera did not start: \(p.isRunning ? log.text : log.textAtEnd())")
-        }
-        usleep(20_000)
-      }
-    }
-    port = found ?? 0
+    (process, port) = try Harness.startFixture("fake-camera.py", args, portFile: portFile, log: log,
+                                               what: "fake camera")
   }
 
   /// What the camera sees from its next snapshot on: a scene of scenes.py (`clear`, `branch`,
@@ -171,31 +151,9 @@ final class Link {
     modeFile = dir.appendingPathComponent("mode")
     try "up".write(to: modeFile, atomically: true, encoding: .utf8)
     let portFile = dir.appendingPathComponent("port")
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/link.py").path,
-                   "--port-file", portFile.path, "--port", "\(Harness.freePort())",
-                   "--to", "\(target)", "--mode-file", modeFile.path]
-    let log = LineCollector()
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
-    process = p
-    let deadline = Date().addingTimeInterval(10)
-    var found: Int?
-    while found == nil {
-      if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
-      if found == nil {
-        if !p.isRunning || Date() > deadline {
-          throw HarnessError("link did not start (\(p.isRunning ? "no port within 10 s" : "exited")): "
-            + (p.isRunning ? log.text : log.textAtEnd()))
-        }
-        usleep(20_000)
-      }
-    }
-    self.port = found ?? 0
+    (process, port) = try Harness.startFixture(
+      "link.py", ["--port-file", portFile.path, "--port", "\(Harness.freePort())", "--to", "\(target)",
+                  "--mode-file", modeFile.path], portFile: portFile, log: LineCollector(), what: "link")
   }
 
   func set(_ mode: Mode) throws {

@@ -27,31 +27,11 @@ final class FakeRTSPCamera {
     modeFile = dir.appendingPathComponent("mode")
     try Mode.live.rawValue.write(to: modeFile, atomically: true, encoding: .utf8)
     let portFile = dir.appendingPathComponent("port")
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    p.arguments = [Harness.root.appendingPathComponent("Tests/Fixtures/fake-rtsp.py").path,
-                   "--port", "\(Harness.freePort())", "--port-file", portFile.path,
-                   "--mode-file", modeFile.path, "--user", user, "--password", password,
-                   "--auth", basic ? "basic" : "digest"]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
-    process = p
-    let deadline = Date().addingTimeInterval(15)
-    var found: Int?
-    while found == nil {
-      if let s = try? String(contentsOf: portFile, encoding: .utf8) { found = Int(s) }
-      if found == nil {
-        if Date() > deadline || !p.isRunning {
-          throw HarnessError("fake RTSP camera did not start: "
-            + (p.isRunning ? log.text : log.textAtEnd()))
-        }
-        usleep(20_000)
-      }
-    }
-    port = found ?? 0
+    (process, port) = try Harness.startFixture(
+      "fake-rtsp.py", ["--port", "\(Harness.freePort())", "--port-file", portFile.path,
+                       "--mode-file", modeFile.path, "--user", user, "--password", password,
+                       "--auth", basic ? "basic" : "digest"],
+      portFile: portFile, log: log, what: "fake RTSP camera", within: 15)
   }
 
   var url: String { "rtsp://127.0.0.1:\(port)/stream" }

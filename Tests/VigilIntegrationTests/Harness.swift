@@ -140,6 +140,32 @@ enum Harness {
     return r == 0
   }
 
+  /// Starts one of Tests/Fixtures' Python servers (`script` with `args`, its output into `log`)
+  /// and waits for the port it writes to `portFile` once it listens. Throws, naming `what`, when
+  /// it exits first or has not written it within `seconds`.
+  static func startFixture(_ script: String, _ args: [String], portFile: URL, log: LineCollector,
+                           what: String, within seconds: Double = 10) throws -> (Process, Int) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = [root.appendingPathComponent("Tests/Fixtures/" + script).path] + args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    log.attach(pipe)
+    try p.runAsFixture()
+    let deadline = Date().addingTimeInterval(seconds)
+    while true {
+      if let s = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(s) {
+        return (p, port)
+      }
+      if !p.isRunning || Date() > deadline {
+        throw HarnessError("\(what) did not start (\(p.isRunning ? "no port within \(Int(seconds)) s" : "exited")): "
+          + (p.isRunning ? log.text : log.textAtEnd()))
+      }
+      usleep(20_000)
+    }
+  }
+
   /// Polls `condition` every 50 ms until it holds or `seconds` pass.
   static func wait(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
