@@ -51,7 +51,7 @@ final class DistrictModel {
   static let badLogEveryMs: Int64 = 60_000
 
   let prefix: String
-  let inventory: Inventory
+  private(set) var inventory: Inventory
   private(set) var sites: [String: Site] = [:]
   private(set) var counts: [Kind: Int64] = [:]
   private(set) var snapshots: SnapshotStore
@@ -63,6 +63,14 @@ final class DistrictModel {
     self.inventory = inventory
     self.snapshots = SnapshotStore(budgetBytes: snapshotBudgetBytes)
     for id in inventory.sites.keys { sites[id] = Site(id: id) }
+  }
+
+  /// A new inventory (the exporter's SIGHUP): its sites are added, the wards and addresses are
+  /// its own from now on; a site only the old one listed, never heard from, is dropped.
+  func replaceInventory(_ new: Inventory) {
+    for (id, s) in sites where !s.heard && new.sites[id] == nil { sites[id] = nil }
+    inventory = new
+    for id in new.sites.keys where sites[id] == nil { sites[id] = Site(id: id) }
   }
 
   func ward(_ site: String) -> String { inventory.sites[site]?.ward ?? "" }

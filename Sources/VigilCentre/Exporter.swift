@@ -15,6 +15,8 @@ final class Exporter: BrokerSessionDelegate {
     var listenPort: UInt16 = 9717
     var snapshotBudgetBytes = 64 << 20
     var inventory = Inventory()
+    /// Where the inventory was read from: read again at SIGHUP.
+    var inventoryPath: String?
   }
 
   /// The largest snapshot taken from the broker: the agent refuses bodies over 4 MiB.
@@ -38,7 +40,8 @@ final class Exporter: BrokerSessionDelegate {
     session.payloadLimit = Self.maxSnapshotBytes
   }
 
-  /// Listens, connects, and runs until SIGTERM or SIGINT. Returns the exit status.
+  /// Listens, connects, and runs until SIGTERM or SIGINT; SIGHUP reads the inventory again.
+  /// Returns the exit status.
   func run() -> Int32 {
     let s = HTTPServer(loop: loop) { [unowned self] path in self.route(path) }
     do throws(HTTPServer.StartError) {
@@ -53,7 +56,10 @@ final class Exporter: BrokerSessionDelegate {
     session.delegate = self
     session.start()
     loop.onSignal = { [unowned self] signo in
-      if signo == SIGHUP { return }
+      if signo == SIGHUP {
+        self.reloadInventory()
+        return
+      }
       Log.notice("exporter: signal \(signo), stopping")
       self.loop.stop()
     }
@@ -66,6 +72,22 @@ final class Exporter: BrokerSessionDelegate {
     session.stop()
     s.stop()
     return 0
+  }
+
+  /// The inventory file read again (a ward added, a site moved): a file that cannot be used
+  /// changes nothing, and the log says why.
+  private func reloadInventory() {
+    guard let path = settings.inventoryPath else {
+      Log.notice("exporter: SIGHUP: no --inventory to read again")
+      return
+    }
+    do throws(Inventory.Problem) {
+      let inventory = try Inventory.load(path)
+      model.replaceInventory(inventory)
+      Log.notice("exporter: inventory \(path) read again: \(inventory.sites.count) sites")
+    } catch {
+      Log.error("exporter: inventory \(error.message); the one before is kept")
+    }
   }
 
   // MARK: HTTP

@@ -5,8 +5,8 @@ import VigilPlatform
 extension CentreCLI {
   static let exporterUsage = """
     usage: vigil-centre exporter --broker HOST:PORT [--username U --password-file F]
-                                 [--prefix vigil] [--inventory FILE] [--listen ADDR:PORT]
-                                 [--snapshots MIB]
+                                 [--ca-file CA.pem] [--prefix vigil] [--inventory FILE]
+                                 [--listen ADDR:PORT] [--snapshots MIB]
 
     Reads every site's status, heartbeats, events, config and update states and snapshots from
     the broker, and serves Prometheus metrics at /metrics, the district page at /, its data at
@@ -14,9 +14,11 @@ extension CentreCLI {
       -b, --broker HOST:PORT   the district's broker (an address or a name)
       -u, --username U         MQTT username
       -p, --password-file F    a file holding the MQTT password (its first line)
+      -C, --ca-file CA.pem     connect with TLS, the broker's certificate checked against
+                               this CA and the broker's HOST
       -P, --prefix P           the sites' topic_prefix (default vigil)
       -i, --inventory FILE     {"sites":{"SITE":{"ward":…,"address":…,"lat":…,"lon":…}}}:
-                               ward labels and the page's grouping
+                               ward labels and the page's grouping; read again at SIGHUP
       -l, --listen ADDR:PORT   where to serve HTTP, IPv4 (default 127.0.0.1:9717)
       -s, --snapshots MIB      memory for the cameras' last snapshots, in MiB (default 64;
                                0: snapshots not read)
@@ -25,9 +27,9 @@ extension CentreCLI {
   static func exporter(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
     -> Int32
   {
-    let p = Getopt.parse(argc, argv, short: "hb:u:p:P:i:l:s:", long: [
+    let p = Getopt.parse(argc, argv, short: "hb:u:p:C:P:i:l:s:", long: [
       ("help", false, "h"), ("broker", true, "b"), ("username", true, "u"),
-      ("password-file", true, "p"), ("prefix", true, "P"), ("inventory", true, "i"),
+      ("password-file", true, "p"), ("ca-file", true, "C"), ("prefix", true, "P"), ("inventory", true, "i"),
       ("listen", true, "l"), ("snapshots", true, "s"),
     ])
     if let e = p.error { return usageError("exporter", e, exporterUsage) }
@@ -41,6 +43,7 @@ extension CentreCLI {
     var brokerText: String?
     var username: String?
     var passwordFile: String?
+    var caFile: String?
     var settings = Exporter.Settings(broker: Config.Broker(host: "", port: 0))
     var inventoryFile: String?
     for (flag, value) in p.options {
@@ -49,18 +52,19 @@ extension CentreCLI {
       case "b": brokerText = v
       case "u": username = v
       case "p": passwordFile = v
+      case "C": caFile = v
       case "P":
-        guard !v.isEmpty, !v.contains("+"), !v.contains("#"), !v.hasSuffix("/") else {
+        guard BrokerOptions.isTopicPrefix(v) else {
           return usageError("exporter", "--prefix \"\(v)\" is no topic prefix", exporterUsage)
         }
         settings.prefix = v
       case "i": inventoryFile = v
       case "l":
-        guard let (host, port) = hostPort(v), port > 0 else {
+        guard let (host, port) = BrokerOptions.hostPort(v), let p16 = UInt16(exactly: port) else {
           return usageError("exporter", "--listen \"\(v)\" is not ADDR:PORT", exporterUsage)
         }
         settings.listenAddress = host
-        settings.listenPort = port
+        settings.listenPort = p16
       case "s":
         guard let mib = Int(v), mib >= 0, mib <= 4096 else {
           return usageError("exporter", "--snapshots \"\(v)\" is not 0-4096 (MiB)", exporterUsage)
@@ -69,31 +73,18 @@ extension CentreCLI {
       default: break
       }
     }
-    guard let b = brokerText else {
-      return usageError("exporter", "--broker HOST:PORT is required", exporterUsage)
+    do throws(BrokerOptions.Problem) {
+      settings.broker = try BrokerOptions.broker(brokerText, username: username,
+                                                 passwordFile: passwordFile, caFile: caFile)
+    } catch {
+      if error.isUsage { return usageError("exporter", error.message, exporterUsage) }
+      err("vigil-centre exporter: " + error.message)
+      return 1
     }
-    guard let (host, port) = hostPort(b), port > 0 else {
-      return usageError("exporter", "--broker \"\(b)\" is not HOST:PORT", exporterUsage)
-    }
-    var password: String?
-    if let f = passwordFile {
-      do throws(SystemError) {
-        let bytes = try Files.read(f, limit: 4096)
-        let line = bytes.split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false)
-        password = String(decoding: line.first ?? [], as: UTF8.self)
-      } catch {
-        err("vigil-centre exporter: --password-file: \(error.message)")
-        return 1
-      }
-      if username == nil {
-        return usageError("exporter", "--password-file needs --username", exporterUsage)
-      }
-    }
-    settings.broker = Config.Broker(host: host, port: Int(port), username: username,
-                                    password: password)
     if let f = inventoryFile {
       do throws(Inventory.Problem) {
         settings.inventory = try Inventory.load(f)
+        settings.inventoryPath = f
       } catch {
         err("vigil-centre exporter: inventory \(error.message)")
         return 1
@@ -112,14 +103,5 @@ extension CentreCLI {
       return 1
     }
     return Exporter(loop: loop, settings: settings).run()
-  }
-
-  /// `host:port` or `[v6]:port`; nil when it is neither.
-  static func hostPort(_ s: String) -> (String, UInt16)? {
-    guard let colon = s.lastIndex(of: ":") else { return nil }
-    var host = String(s[s.startIndex..<colon])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty, let port = UInt16(s[s.index(after: colon)...]) else { return nil }
-    return (host, port)
   }
 }

@@ -82,20 +82,24 @@ extension CentreCLI {
       default: break
       }
     }
-    guard let brokerArg = brokerText else { return usage("--broker is required") }
     guard let sitesFile = sitesPath else { return usage("--sites is required") }
     guard let key = keyPath else { return usage("--key is required") }
     if (configPath == nil) == (updatePath == nil) {
       return usage("give one of --config and --update")
     }
     if resume && statePath == nil { return usage("--resume needs --state FILE") }
-    if passwordPath != nil && username == nil { return usage("--password-file needs --username") }
-    guard isTopicPrefix(prefix) else {
+    guard BrokerOptions.isTopicPrefix(prefix) else {
       return usage("--prefix: \"\(prefix)\" is not a topic prefix (no '+', '#', and no '/' at "
         + "either end)")
     }
-    guard var broker = parseBroker(brokerArg) else {
-      return usage("--broker: \"\(brokerArg)\" is not HOST:PORT (a port from 1 to 65535)")
+    let broker: Config.Broker
+    do throws(BrokerOptions.Problem) {
+      broker = try BrokerOptions.broker(brokerText, username: username, passwordFile: passwordPath,
+                                        caFile: caFile)
+    } catch {
+      if error.isUsage { return usage(error.message) }
+      err("vigil-centre rollout: " + error.message)
+      return 1
     }
     let waves: RolloutWaves
     do throws(RolloutError) { waves = try RolloutWaves.parse(wavesText) } catch {
@@ -135,20 +139,6 @@ extension CentreCLI {
     guard let keyText = read("--key", key), let secret = secretKey(keyText, key, "rollout") else {
       return 1
     }
-    if let u = username {
-      broker.username = u
-      if let pp = passwordPath {
-        guard let bytes = read("--password-file", pp) else { return 1 }
-        let line = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).first ?? []
-        broker.password = String(decoding: line.filter { $0 != 0x0D }, as: UTF8.self)
-      }
-    }
-
-    if let ca = caFile {
-      guard read("--ca-file", ca) != nil else { return 1 }
-      broker.tls = Config.TLS(caFile: ca)
-    }
-
     var progress = RolloutProgress(kind: target.kind, target: target.label)
     if let state = statePath {
       if resume {
@@ -175,19 +165,5 @@ extension CentreCLI {
       broker: broker, prefix: prefix, sites: sites, waves: waves, target: target, secret: secret,
       timeoutS: timeoutS, statePath: statePath, progress: progress))
     return run.run()
-  }
-
-  /// `HOST:PORT`, `[IPv6]:PORT`.
-  static func parseBroker(_ text: String) -> Config.Broker? {
-    guard let colon = text.lastIndex(of: ":") else { return nil }
-    var host = String(text[text.startIndex..<colon])
-    let portText = String(text[text.index(after: colon)...])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty, let port = Int(portText), port >= 1, port <= 65_535 else { return nil }
-    return Config.Broker(host: host, port: port)
-  }
-
-  static func isTopicPrefix(_ s: String) -> Bool {
-    !s.isEmpty && !s.hasPrefix("/") && !s.hasSuffix("/") && !s.contains("+") && !s.contains("#")
   }
 }

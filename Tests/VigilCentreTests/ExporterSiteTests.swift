@@ -239,3 +239,65 @@ struct ExporterSiteTests {
     #expect(prom.value("vigil_site_up{site=\"\(stopped.id)\"}") == 1)
   }
 }
+
+/// The exporter's command line and signals, as the centre's operator meets them.
+@Suite struct ExporterCommandTests {
+  /// SIGHUP reads the inventory again: a site moved to another ward carries the new ward label
+  /// at the next scrape; a broken file changes nothing and the log says why.
+  @Test func sighupReadsTheInventoryAgainAndABrokenOneChangesNothing() async throws {
+    let broker = try Broker()
+    let dir = Harness.tempDir("inv")
+    let file = dir.appendingPathComponent("inventory.json")
+    try #"{"sites": {"tp-0501": {"ward": "Ward 1"}}}"#.write(to: file, atomically: true, encoding: .utf8)
+    let exporter = try ExporterProcess(brokerPort: broker.port, inventory: file)
+    func metrics() -> String { exporter.get("/metrics")?.text ?? "" }
+    #expect(await Harness.wait(5) { metrics().contains(#"vigil_site_up{site="tp-0501",ward="Ward 1"}"#) },
+            "\(metrics().prefix(1500))")
+    try #"{"sites": {"tp-0501": {"ward": "Ward 9"}, "tp-0502": {"ward": "Ward 9"}}}"#
+      .write(to: file, atomically: true, encoding: .utf8)
+    kill(exporter.pid, SIGHUP)
+    #expect(await Harness.wait(5) {
+      let m = metrics()
+      return m.contains(#"vigil_site_up{site="tp-0501",ward="Ward 9"}"#)
+        && m.contains(#"vigil_site_up{site="tp-0502",ward="Ward 9"}"#)
+    }, "\(metrics().prefix(1500)) \(exporter.log.text)")
+    #expect(exporter.log.text.contains("inventory \(file.path) read again: 2 sites"), "\(exporter.log.text)")
+    try #"{"sites": {"tp-0501": {"ward": 7}}}"#.write(to: file, atomically: true, encoding: .utf8)
+    kill(exporter.pid, SIGHUP)
+    #expect(await Harness.wait(5) { exporter.log.text.contains("the one before is kept") },
+            "\(exporter.log.text)")
+    #expect(exporter.isRunning)
+    #expect(metrics().contains(#"vigil_site_up{site="tp-0502",ward="Ward 9"}"#), "\(metrics().prefix(1500))")
+  }
+
+  /// `--ca-file`: the exporter reads the district over the broker's TLS listener, the broker's
+  /// certificate checked against the CA; with another CA it never connects and says why.
+  @Test func theExporterReadsTheDistrictOverTLSWithACAFile() async throws {
+    let pki = try TestPKI()
+    let tlsPort = Harness.freePort()
+    let broker = try Broker(extraConfig: "listener \(tlsPort) 127.0.0.1\n"
+      + pki.listener(requireClientCert: false))
+    let status = #"{"state":"online","boot_id":3,"version":"0.1.0","ts":1796320637541}"#
+    let (st, out) = Harness.run("/usr/bin/mosquitto_pub", [
+      "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-r", "-t", "vigil/tp-tls1/status",
+      "-m", status])
+    try #require(st == 0, "\(out)")
+    let exporter = try ExporterProcess(brokerPort: tlsPort, inventory: nil,
+                                       extra: ["--ca-file", pki.path("ca.pem")])
+    let seen = await Harness.wait(10) {
+      exporter.get("/metrics")?.text.contains(#"vigil_site_up{site="tp-tls1""#) ?? false
+    }
+    #expect(seen, "\(exporter.get("/metrics")?.text.prefix(2000) ?? "no answer") \(exporter.log.text)")
+    #expect(exporter.log.text.contains("connected to 127.0.0.1:\(tlsPort)"), "\(exporter.log.text)")
+
+    // The wrong CA: the broker's certificate is refused, and the log says so.
+    let wrong = Harness.tempDir("wrongca").appendingPathComponent("ca.pem")
+    try FileManager.default.copyItem(atPath: pki.path("other.pem"), toPath: wrong.path)
+    do {
+      _ = try ExporterProcess(brokerPort: tlsPort, inventory: nil, extra: ["--ca-file", wrong.path])
+      Issue.record("the exporter connected with a CA that did not sign the broker's certificate")
+    } catch let e as HarnessError {
+      #expect(e.description.contains("not ready") && e.description.contains("TLS error"), "\(e)")
+    }
+  }
+}
