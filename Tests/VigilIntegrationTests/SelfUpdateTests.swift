@@ -7,8 +7,7 @@ import Testing
 /// it again as systemd would, and it runs the update on trial and commits it. Then a damaged
 /// state file, which must not open the box to a replayed manifest. Scripts/test-install shows
 /// the rest under a real systemd (watchdog, crashes, reboots, dpkg).
-@Suite(.serialized)
-struct SelfUpdateTests {
+@Suite struct SelfUpdateTests {
   /// Python's http.server over a folder, on a reserved loopback port.
   final class WebServer {
     let port: Int
@@ -16,9 +15,9 @@ struct SelfUpdateTests {
     private let process: Process
     let log = LineCollector()
 
-    init() throws {
-      dir = Harness.tempDir("www")
-      port = Harness.freePort()
+    init(port: Int = Harness.freePort(), dir: URL = Harness.tempDir("www")) throws {
+      self.dir = dir
+      self.port = port
       let p = Process()
       p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
       p.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path]
@@ -61,65 +60,87 @@ struct SelfUpdateTests {
     return String(out.prefix(64))
   }
 
-  @Test func aSignedUpdateIsFetchedCheckedTriedAndCommittedAndADamagedStateRefusesAReplay()
-    async throws
-  {
-    let broker = try Broker()
-    let web = try WebServer()
-    let keys = Harness.tempDir("updkeys")
-    let prefix = keys.appendingPathComponent("centre").path
-    let (k, kout) = Harness.run(Harness.centreBinary, ["keygen", prefix])
-    try #require(k == 0, "\(kout)")
-    let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
+  /// A site that trusts a centre key, running, with the centre's client subscribed.
+  final class UpdateSite {
+    let broker: Broker
+    let centre: Centre
+    let agent: AgentProcess
     let site = "t-upd-\(UUID().uuidString.prefix(4).lowercased())"
-    let root = "vigil/\(site)"
-    let agent = try AgentProcess(config: testConfig(
-      site: site, brokers: brokerEntry(broker.port), extra: #""trusted_keys": ["\#(pub)"]"#))
-    let centre = try await Centre(port: broker.port)
-    try agent.start()
-    defer { agent.kill9() }
-    try #require(await centre.waitFor("\(root)/heartbeat", within: 15) != nil, "\(agent.log.text)")
+    var root: String { "vigil/\(site)" }
+    private let keyPrefix: String
+    private var sent = 0
 
-    var sent = 0
-    /// Publishes a signed manifest and returns the next `update/state` that names its seq.
-    func send(_ fields: [String: Any], retain: Bool = false, within: Double = 15,
-              until: ([String: Any]) -> Bool) async throws -> [String: Any]? {
+    init() async throws {
+      broker = try Broker()
+      keyPrefix = Harness.tempDir("updkeys").appendingPathComponent("centre").path
+      let (k, kout) = Harness.run(Harness.centreBinary, ["keygen", keyPrefix])
+      guard k == 0 else { throw HarnessError("vigil-centre keygen: \(kout)") }
+      let pub = try String(contentsOfFile: keyPrefix + ".pub", encoding: .utf8)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+      agent = try AgentProcess(config: testConfig(
+        site: site, brokers: brokerEntry(broker.port), extra: #""trusted_keys": ["\#(pub)"]"#))
+      centre = try await Centre(port: broker.port)
+      try agent.start()
+      guard await centre.waitFor("\(root)/heartbeat", within: 15) != nil else {
+        throw HarnessError("no heartbeat: \(agent.log.text)")
+      }
+    }
+
+    /// Signs a manifest for this site with the centre's key and publishes it on `R/update`.
+    func publish(_ fields: [String: Any], retain: Bool = false) throws {
       sent += 1
       let doc = Harness.tempDir("manifest").appendingPathComponent("m-\(sent).json")
       var m = fields
       m["site_id"] = site
       try JSONSerialization.data(withJSONObject: m).write(to: doc)
-      let (st, env) = Harness.run(Harness.centreBinary, ["sign", "--key", prefix + ".key", doc.path])
-      try #require(st == 0, "\(env)")
+      let (st, env) = Harness.run(Harness.centreBinary, ["sign", "--key", keyPrefix + ".key", doc.path])
+      guard st == 0 else { throw HarnessError("vigil-centre sign: \(env)") }
       centre.publish("\(root)/update", env.trimmingCharacters(in: .whitespacesAndNewlines), retain: retain)
-      let seq = fields["seq"] as? Int
-      let deadline = Date().addingTimeInterval(within)
-      while Date() < deadline {
-        if let s = centre.messages("\(root)/update/state").compactMap({ $0.json }).last(where: {
-          $0["seq"] as? Int == seq && until($0)
-        }) {
-          return s
-        }
-        try await Task.sleep(nanoseconds: 100_000_000)
-      }
-      return nil
     }
+
+    /// Publishes and returns the first `update/state` since that names its seq and matches.
+    func send(_ fields: [String: Any], retain: Bool = false, within: Double = 15,
+              until: @escaping ([String: Any]) -> Bool) async throws -> [String: Any]? {
+      let after = centre.messages("\(root)/update/state").count
+      try publish(fields, retain: retain)
+      let seq = fields["seq"] as? Int
+      return await centre.waitFor("\(root)/update/state", within: within, after: after) {
+        guard let j = $0.json else { return false }
+        return j["seq"] as? Int == seq && until(j)
+      }?.json
+    }
+
+    /// This box's architecture, as it names it refusing a manifest for another.
+    func arch(_ manifest: [String: Any]) async throws -> String {
+      var m = manifest
+      m["arch"] = "none"
+      let r = try await send(m) { $0["state"] as? String == "rejected" }
+      let reason = r?["reason"] as? String ?? ""
+      let head = "arch: is none; this box runs "
+      guard reason.hasPrefix(head) else { throw HarnessError("arch refusal: \(r ?? [:]) \(agent.log.text)") }
+      return String(reason.dropFirst(head.count))
+    }
+  }
+
+  @Test func aSignedUpdateIsFetchedCheckedTriedAndCommittedAndADamagedStateRefusesAReplay()
+    async throws
+  {
+    let web = try WebServer()
+    let u = try await UpdateSite()
+    let (agent, centre, root) = (u.agent, u.centre, u.root)
+    defer { agent.kill9() }
 
     // The box names its architecture when a manifest names another.
     let (file, isELF) = try updateFile(into: web.dir)
     let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
     var manifest: [String: Any] = [
-      "version": "0.9.0", "seq": 7, "sha256": sha256(file), "size": size, "arch": "none",
+      "version": "0.9.0", "seq": 7, "sha256": sha256(file), "size": size,
       "url": "http://127.0.0.1:\(web.port)/vigil-next", "trial_s": 10,
     ]
-    let wrongArch = try await send(manifest) { $0["state"] as? String == "rejected" }
-    let reason = wrongArch?["reason"] as? String ?? ""
-    try #require(reason.hasPrefix("arch: is none; this box runs "), "\(wrongArch ?? [:])")
-    manifest["arch"] = String(reason.dropFirst("arch: is none; this box runs ".count))
+    manifest["arch"] = try await u.arch(manifest)
 
     // Taken: fetched, checked (the new binary's own check-config), staged; the agent exits.
-    let staged = try await send(manifest, retain: true, within: 60) {
+    let staged = try await u.send(manifest, retain: true, within: 60) {
       $0["state"] as? String == "staged"
     }
     #expect(staged?["version"] as? String == "0.9.0", "\(agent.log.text)")
@@ -164,9 +185,47 @@ struct SelfUpdateTests {
             "\(replay?.json ?? [:]) \(agent.log.text)")
     #expect(agent.log.text.contains("state.json is damaged"), "\(agent.log.text)")
     manifest["seq"] = 6
-    let older = try await send(manifest) { $0["state"] as? String == "rejected" }
+    let older = try await u.send(manifest) { $0["state"] as? String == "rejected" }
     #expect(older?["reason"] as? String == "seq: 6 is not newer than the last update taken (7)",
             "\(older ?? [:])")
     #expect(!FileManager.default.fileExists(atPath: updateDir.appendingPathComponent("current").path))
+  }
+
+  /// The download server unreachable (the uplink's outage, the centre's web server down): the
+  /// state says why and when it is tried again, and once the server answers the update goes
+  /// on to `staged`, from the start, with no half file left behind.
+  @Test func aDownloadThatCannotConnectIsTriedAgainAndCompletes() async throws {
+    let u = try await UpdateSite()
+    let (agent, centre, root) = (u.agent, u.centre, u.root)
+    defer { agent.kill9() }
+    let www = Harness.tempDir("www")
+    let (file, _) = try updateFile(into: www)
+    let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
+    let port = Harness.freePort()  // reserved; nothing listens on it yet
+    var manifest: [String: Any] = [
+      "version": "0.9.1", "seq": 3, "sha256": sha256(file), "size": size,
+      "url": "http://127.0.0.1:\(port)/vigil-next", "trial_s": 10,
+    ]
+    manifest["arch"] = try await u.arch(manifest)
+    try u.publish(manifest)
+    let failed = await centre.waitFor("\(root)/update/state", within: 20) {
+      $0.json?["state"] as? String == "downloading"
+        && ($0.json?["reason"] as? String ?? "").hasPrefix("download failed: ")
+    }
+    let why = failed?.json?["reason"] as? String ?? ""
+    #expect(why.hasSuffix("; again in 30 s"), "\(why) \(agent.log.text)")
+    let failedAt = Date()
+    let web = try WebServer(port: port, dir: www)
+    let staged = await centre.waitFor("\(root)/update/state", within: 50) {
+      $0.json?["state"] as? String == "staged"
+    }
+    #expect(staged?.json?["seq"] as? Int == 3, "\(agent.log.text) \(web.log.text)")
+    // Tried again after its 30 s, not at once and not never.
+    let took = Date().timeIntervalSince(failedAt)
+    #expect(took > 25 && took < 50, "staged \(took) s after the failure")
+    #expect(await agent.waitExit(15) == 0, "\(agent.log.text)")
+    let updateDir = agent.dir.appendingPathComponent("spool/state/update")
+    #expect(!FileManager.default.fileExists(atPath: updateDir.appendingPathComponent("download.part").path))
+    #expect(FileManager.default.fileExists(atPath: updateDir.appendingPathComponent("vigil-3").path))
   }
 }
