@@ -60,11 +60,13 @@ import Testing
     return String(out.prefix(64))
   }
 
-  /// A site that trusts a centre key, running, with the centre's client subscribed.
+  /// A site that trusts a centre key, running, with the centre's client subscribed; a sim
+  /// board with its mains line.
   final class UpdateSite {
     let broker: Broker
     let centre: Centre
     let agent: AgentProcess
+    let board: SimBoardDir
     let site = "t-upd-\(UUID().uuidString.prefix(4).lowercased())"
     var root: String { "vigil/\(site)" }
     private let keyPrefix: String
@@ -77,8 +79,12 @@ import Testing
       guard k == 0 else { throw HarnessError("vigil-centre keygen: \(kout)") }
       let pub = try String(contentsOfFile: keyPrefix + ".pub", encoding: .utf8)
         .trimmingCharacters(in: .whitespacesAndNewlines)
+      let dir = Harness.tempDir("update")
+      board = try SimBoardDir(in: dir, lines: ["mains": (true, 50)])
       agent = try AgentProcess(config: testConfig(
-        site: site, brokers: brokerEntry(broker.port), extra: #""trusted_keys": ["\#(pub)"]"#))
+        site: site, brokers: brokerEntry(broker.port),
+        extra: #""board": "board.json", "mains_line": "mains", "trusted_keys": ["\#(pub)"]"#),
+        dir: dir)
       centre = try await Centre(port: broker.port)
       try agent.start()
       guard await centre.waitFor("\(root)/heartbeat", within: 15) != nil else {
@@ -154,16 +160,24 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: updateDir.appendingPathComponent("download.part").path))
 
     // Started again (systemd's part): the launcher runs the update in place, on trial, and it
-    // commits after 10 s connected with heartbeats going out.
+    // commits after 10 s connected with heartbeats going out, not counting 8 s on the UPS (the
+    // mains line lost: the site's power, not the binary's fault, and its clock stops).
     try agent.start()
     let trial = await centre.waitFor("\(root)/update/state", within: 20) {
       $0.json?["state"] as? String == "trial"
     }
     #expect(trial != nil, "\(agent.log.text)")
+    let trialAt = Date()
+    u.board.set("mains", 0)
+    #expect(await centre.waitForEvent(root, "mains_lost", within: 5) != nil, "\(agent.log.text)")
+    try await Task.sleep(nanoseconds: 8_000_000_000)
+    u.board.set("mains", 1)
     let committed = await centre.waitFor("\(root)/update/state", within: 40) {
       $0.json?["state"] as? String == "committed"
     }
     #expect(committed?.json?["seq"] as? Int == 7, "\(agent.log.text)")
+    let took = Date().timeIntervalSince(trialAt)
+    #expect(took >= 17 && took < 30, "committed \(took) s after the trial began, with 8 s of it on the UPS")
     #expect(agent.log.text.contains("running the update in place, vigil-7"), "\(agent.log.text)")
     if isELF {
       // The same process (systemd's main pid), now running the update's file.
