@@ -59,15 +59,16 @@ public struct RolloutTarget {
   /// The architectures a gateway build exists for, as an update manifest names them.
   public static let arches = ["aarch64", "armv7", "x86_64"]
 
-  /// An update manifest: `{"version","seq","sha256","size","arch","url"}` (a `site_id` in it
+  /// An update manifest: `{"version","seq","sha256","size","arch","url"}` and optionally
+  /// `trial_s`, the fields a gateway takes (UpdateManifest) (a `site_id` in it
   /// is replaced by each site's own). Every field is checked here, so a typo is found at the
   /// centre, not by 1,600 gateways.
   public static func update(_ bytes: [UInt8], path: String) throws(RolloutError) -> RolloutTarget {
     let members = try object(bytes, path: path)
-    let known = ["site_id", "version", "seq", "sha256", "size", "arch", "url"]
+    let known = ["site_id", "version", "seq", "sha256", "size", "arch", "url", "trial_s"]
     for m in members where !known.contains(m.name) {
       throw RolloutError("\(path): \(m.name): not a manifest field (they are version, seq, "
-        + "sha256, size, arch, url)")
+        + "sha256, size, arch, url, trial_s)")
     }
     let doc = JSONValue.object(members)
     func field(_ name: String) throws(RolloutError) -> JSONValue {
@@ -87,8 +88,17 @@ public struct RolloutTarget {
     else {
       throw RolloutError("\(path): sha256: must be 64 lower-case hex digits")
     }
-    guard (try field("size").int64Value ?? 0) >= 1 else {
-      throw RolloutError("\(path): size: must be the file's size in bytes, from 1")
+    guard let size = try field("size").int64Value, size >= 1, size <= Int64(UpdateManifest.maxSize)
+    else {
+      throw RolloutError("\(path): size: must be the file's size in bytes, from 1 to "
+        + "\(UpdateManifest.maxSize)")
+    }
+    if let t = doc["trial_s"] {
+      guard let n = t.int64Value, n >= Int64(UpdateManifest.trialRange.lowerBound),
+        n <= Int64(UpdateManifest.trialRange.upperBound)
+      else {
+        throw RolloutError("\(path): trial_s: must be whole seconds from 10 to 86400")
+      }
     }
     guard let arch = try field("arch").stringValue, arches.contains(arch) else {
       throw RolloutError("\(path): arch: must be one of aarch64, armv7, x86_64")

@@ -96,7 +96,12 @@ struct RolloutPlanTests {
     #expect(refused(#""seq":4"#, #""seq":0"#) == "m.json: seq: must be an integer from 1 (it orders updates)")
     #expect(refused(String(repeating: "ab", count: 32), "abc") == "m.json: sha256: must be 64 lower-case hex digits")
     #expect(refused("https://", "ftp://") == "m.json: url: must be an http:// or https:// address")
-    #expect(refused(#""size":516616"#, #""bytes":516616"#) == "m.json: bytes: not a manifest field (they are version, seq, sha256, size, arch, url)")
+    #expect(refused(#""size":516616"#, #""bytes":516616"#) == "m.json: bytes: not a manifest field (they are version, seq, sha256, size, arch, url, trial_s)")
+    #expect(refused(#""size":516616"#, #""size":16777217"#) == "m.json: size: must be the file's size in bytes, from 1 to 16777216")
+    // trial_s, as a gateway takes it: 10 to 86400 s.
+    #expect(refused(#""size":516616"#, #""size":516616,"trial_s":600"#) == nil)
+    #expect(refused(#""size":516616"#, #""size":516616,"trial_s":5"#) == "m.json: trial_s: must be whole seconds from 10 to 86400")
+    #expect(refused(#""size":516616"#, #""size":516616,"trial_s":"600""#) == "m.json: trial_s: must be whole seconds from 10 to 86400")
   }
 
   @Test func updateAnswersAreReadForThisSeqOnly() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VigilCore
 
 /// `vigil-centre rollout` with real parts: a mosquitto broker on loopback, real `vigil` agents
 /// (with the centre's key in their trusted_keys) on simulated boards, the centre's tool as a
@@ -329,5 +330,86 @@ struct RolloutTests {
     #expect(status == 1)
     #expect(out.contains("HALTED at the start: cannot reach the broker 127.0.0.1:1 within 15 s"),
             "\(out)")
+  }
+
+  /// systemd's part for agents without one: an agent that has stopped (to run its update) is
+  /// started again, from a thread of its own, until `stop`.
+  final class Restarter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private(set) var restarts = 0
+
+    init(_ agents: [AgentProcess]) {
+      Thread { [self] in
+        while true {
+          lock.lock()
+          let done = stopped
+          lock.unlock()
+          if done { return }
+          for a in agents where !a.isRunning {
+            if (try? a.start()) != nil {
+              lock.lock()
+              restarts += 1
+              lock.unlock()
+            }
+          }
+          usleep(200_000)
+        }
+      }.start()
+    }
+
+    func stop() {
+      lock.lock()
+      stopped = true
+      lock.unlock()
+    }
+  }
+
+  /// `--update` over real agents: each site's copy of the manifest is signed for it; the site
+  /// fetches the binary from a web server, checks it, stages it and stops; started again, it
+  /// runs it on trial and commits after 10 s. tp-0023 trusts another key and rejects it: the
+  /// rollout halts there, and the sites of the later wave are sent nothing.
+  @Test func anUpdateRolloutCommitsWaveByWaveAndHaltsAtTheSiteThatRejectsIt() async throws {
+    let broker = try Broker()
+    let keys = try centreKeys()
+    let other = try centreKeys()
+    let centre = try await Centre(port: broker.port)
+    let ids = (1...5).map { "tp-002\($0)" }
+    var sites: [Site] = []
+    for id in ids {
+      sites.append(try startSite(id, broker: broker,
+                                 publicKey: id == "tp-0023" ? other.publicKey : keys.publicKey))
+    }
+    await waitUntilReady(centre, sites)
+    let web = try WebServer()
+    let (file, _) = try UpdateFile.file(into: web.dir)
+    let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
+    let manifest = keys.dir.appendingPathComponent("vigil-0.9.2.json").path
+    try #"{"version":"0.9.2","seq":5,"sha256":"\#(UpdateFile.sha256(file))","size":\#(size),"arch":"\#(UpdateManifest.buildArch)","url":"http://127.0.0.1:\#(web.port)/vigil-next","trial_s":10}"#
+      .write(toFile: manifest, atomically: true, encoding: .utf8)
+    let sitesFile = keys.dir.appendingPathComponent("sites.txt").path
+    try (ids.joined(separator: "\n") + "\n").write(toFile: sitesFile, atomically: true, encoding: .utf8)
+    let restarter = Restarter(sites.map(\.agent))
+    defer { restarter.stop() }
+
+    let (status, out) = await rollout([
+      "--broker", "127.0.0.1:\(broker.port)", "--sites", sitesFile, "--key", keys.key,
+      "--update", manifest, "--waves", "1,2", "--timeout", "60"])
+    #expect(status == 1, "\(out)")
+    #expect(out.contains("rollout of update 0.9.2 (seq 5) to 5 sites in 3 waves (1, 2, 2)"), "\(out)")
+    #expect(out.contains("  tp-0021 committed 0.9.2"), "\(out)")
+    #expect(out.contains("  tp-0022 committed 0.9.2"), "\(out)")
+    #expect(out.contains("HALTED at wave 2/3, site tp-0023: rejected 0.9.2: sig: signature does not match any trusted key"),
+            "\(out)")
+    #expect(!out.contains("wave 3/3"), "\(out)")
+    for id in ["tp-0021", "tp-0022"] {
+      let s = centre.messages("vigil/\(id)/update/state").last?.json
+      #expect(s?["state"] as? String == "committed" && s?["seq"] as? Int == 5, "\(id): \(s ?? [:])")
+    }
+    for id in ["tp-0024", "tp-0025"] {
+      #expect(centre.messages("vigil/\(id)/update").isEmpty, "\(id) was sent the manifest")
+    }
+    // The two that committed were each started once more, to run the update.
+    #expect(restarter.restarts == 2, "restarts: \(restarter.restarts)")
   }
 }

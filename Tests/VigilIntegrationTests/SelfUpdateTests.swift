@@ -8,58 +8,6 @@ import Testing
 /// state file, which must not open the box to a replayed manifest. Scripts/test-install shows
 /// the rest under a real systemd (watchdog, crashes, reboots, dpkg).
 @Suite struct SelfUpdateTests {
-  /// Python's http.server over a folder, on a reserved loopback port.
-  final class WebServer {
-    let port: Int
-    let dir: URL
-    private let process: Process
-    let log = LineCollector()
-
-    init(port: Int = Harness.freePort(), dir: URL = Harness.tempDir("www")) throws {
-      self.dir = dir
-      self.port = port
-      let p = Process()
-      p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-      p.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path]
-      let pipe = Pipe()
-      p.standardOutput = pipe
-      p.standardError = pipe
-      log.attach(pipe)
-      try p.runAsFixture()
-      process = p
-      let deadline = Date().addingTimeInterval(10)
-      while !Harness.canConnect(port: port) {
-        if Date() > deadline || !p.isRunning {
-          throw HarnessError("http.server did not start on \(port): \(log.textAtEnd()) \(Harness.holders(port))")
-        }
-        usleep(20_000)
-      }
-    }
-
-    deinit { process.killAndWait() }
-  }
-
-  /// The file to serve as the update: the binary under test itself when it is an ELF file; a
-  /// qemu-user wrapper script (Scripts/qemu-vigil*) finds its binary from its own path, so it
-  /// is served as a two-line script that runs the wrapper where it is.
-  func updateFile(into dir: URL) throws -> (URL, isELF: Bool) {
-    let bin = URL(fileURLWithPath: Harness.vigilBinary)
-    let out = dir.appendingPathComponent("vigil-next")
-    let head = (try? FileHandle(forReadingFrom: bin).readData(ofLength: 4)) ?? Data()
-    let isELF = head == Data([0x7F, 0x45, 0x4C, 0x46])
-    if isELF {
-      try FileManager.default.copyItem(at: bin, to: out)
-    } else {
-      try "#!/bin/sh\nexec '\(bin.path)' \"$@\"\n".write(to: out, atomically: true, encoding: .utf8)
-    }
-    return (out, isELF)
-  }
-
-  func sha256(_ url: URL) -> String {
-    let (_, out) = Harness.run("/usr/bin/sha256sum", [url.path])
-    return String(out.prefix(64))
-  }
-
   /// A site that trusts a centre key, running, with the centre's client subscribed; a sim
   /// board with its mains line.
   final class UpdateSite {
@@ -137,10 +85,10 @@ import Testing
     defer { agent.kill9() }
 
     // The box names its architecture when a manifest names another.
-    let (file, isELF) = try updateFile(into: web.dir)
+    let (file, isELF) = try UpdateFile.file(into: web.dir)
     let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
     var manifest: [String: Any] = [
-      "version": "0.9.0", "seq": 7, "sha256": sha256(file), "size": size,
+      "version": "0.9.0", "seq": 7, "sha256": UpdateFile.sha256(file), "size": size,
       "url": "http://127.0.0.1:\(web.port)/vigil-next", "trial_s": 10,
     ]
     manifest["arch"] = try await u.arch(manifest)
@@ -213,11 +161,11 @@ import Testing
     let (agent, centre, root) = (u.agent, u.centre, u.root)
     defer { agent.kill9() }
     let www = Harness.tempDir("www")
-    let (file, _) = try updateFile(into: www)
+    let (file, _) = try UpdateFile.file(into: www)
     let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
     let port = Harness.freePort()  // reserved; nothing listens on it yet
     var manifest: [String: Any] = [
-      "version": "0.9.1", "seq": 3, "sha256": sha256(file), "size": size,
+      "version": "0.9.1", "seq": 3, "sha256": UpdateFile.sha256(file), "size": size,
       "url": "http://127.0.0.1:\(port)/vigil-next", "trial_s": 10,
     ]
     manifest["arch"] = try await u.arch(manifest)

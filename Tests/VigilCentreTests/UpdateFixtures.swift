@@ -1,0 +1,1 @@
+../VigilIntegrationTests/UpdateFixtures.swift
