@@ -44,11 +44,7 @@ final class ExporterProcess {
     var args = ["exporter", "--broker", "127.0.0.1:\(brokerPort)", "--listen", "127.0.0.1:\(port)"]
     if let i = inventory { args += ["--inventory", i.path] }
     p.arguments = args + extra
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
+    try p.runAsFixture(output: log)
     process = p
     // Ready when it says it is connected to the broker and its HTTP port answers.
     let deadline = Date().addingTimeInterval(15)
@@ -104,11 +100,7 @@ final class PrometheusServer {
     p.arguments = ["--config.file=\(conf.path)",
                    "--storage.tsdb.path=\(dir.appendingPathComponent("data").path)",
                    "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
+    try p.runAsFixture(output: log)
     process = p
     let deadline = Date().addingTimeInterval(30)
     while HTTP.get("http://127.0.0.1:\(port)/-/ready", timeoutS: 1)?.status != 200 {

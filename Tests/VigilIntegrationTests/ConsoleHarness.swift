@@ -21,12 +21,8 @@ final class Cable {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Technician.python)
     p.arguments = [Harness.root.appendingPathComponent("Scripts/lib/serial-cable.py").path, dir.path]
-    let pipe = Pipe()
     log = LineCollector()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
+    try p.runAsFixture(output: log)
     process = p
     let deadline = Date().addingTimeInterval(10)
     while !log.all.contains("ready") {

@@ -148,11 +148,7 @@ enum Harness {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     p.arguments = [root.appendingPathComponent("Tests/Fixtures/" + script).path] + args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
+    try p.runAsFixture(output: log)
     let deadline = Date().addingTimeInterval(seconds)
     while true {
       if let s = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(s) {
@@ -310,11 +306,7 @@ final class Broker {
     }
     func runs() -> Int { log.all.filter { $0.hasSuffix(" running") }.count }
     let before = runs()  // the log goes on across a restart
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
+    try p.runAsFixture(output: log)
     process = p
     // Ready only when mosquitto says it runs (it prints that once every listener is bound) and
     // every listener accepts: mosquitto exits when a later listener cannot bind, after an
@@ -384,6 +376,15 @@ extension Process {
   func runAsFixture() throws {
     try run()
     FixtureReaper.track(self)
+  }
+
+  /// The same, its stdout and stderr read into `log`.
+  func runAsFixture(output log: LineCollector) throws {
+    let pipe = Pipe()
+    standardOutput = pipe
+    standardError = pipe
+    log.attach(pipe)
+    try runAsFixture()
   }
 
   /// Ends a fixture at once. SIGKILL: children of the test runner inherit its blocked signal

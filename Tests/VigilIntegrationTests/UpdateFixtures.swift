@@ -16,11 +16,7 @@ final class WebServer {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     p.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    log.attach(pipe)
-    try p.runAsFixture()
+    try p.runAsFixture(output: log)
     process = p
     let deadline = Date().addingTimeInterval(10)
     while !Harness.canConnect(port: port) {
