@@ -306,10 +306,26 @@ final class RemoteConfig: AgentPart {
 /// a command queued while the box was away is never delivered late.
 final class RemoteCommands: AgentPart {
   private let agent: Agent
-  /// Signed commands already run, until they expire.
+  /// Signed commands already run, until they expire; kept in `<state>/command-ids` too, so
+  /// that a command captured and sent again after a restart is still a replay.
   private var replays = CommandReplayGuard()
+  private var idsPath: String { agent.stateDir + "/command-ids" }
 
   init(agent: Agent) { self.agent = agent }
+
+  func start() {
+    guard Files.exists(idsPath) else { return }
+    do throws(SystemError) {
+      let (g, damaged) = CommandReplayGuard.decode(
+        try Files.read(idsPath, limit: 256 * 1024), nowS: Clock.wallMs() / 1000)
+      replays = g
+      if damaged > 0 {
+        Log.warning("remote commands: " + String(damaged) + " damaged lines in " + idsPath + " skipped")
+      }
+    } catch {
+      Log.error("remote commands: " + error.message + "; signed ids run before this start are not known")
+    }
+  }
 
   func received(topic: String, payload: [UInt8]) -> Bool {
     guard topic == agent.topicRoot + "/cmd" else { return false }
@@ -388,6 +404,10 @@ final class RemoteCommands: AgentPart {
     if let why = replays.admit(key, expiresS: cmd.expiresS, nowS: nowS) {
       refuse(cmd.id, why)
       return
+    }
+    // Kept before it runs: a restart in between must not let it run twice.
+    do throws(SystemError) { try Files.writeAtomically(idsPath, replays.encode(), mode: 0o600) } catch {
+      Log.warning("remote commands: " + error.message + " (the id is kept in memory only)")
     }
     Log.info("signed command from the centre (" + key + "): " + cmd.line)
     answer(cmd.id, agent.commands.run(cmd.line, origin: .remote(id: key)))

@@ -2,8 +2,9 @@
 /// `{"doc": base64(JSON), "sig": base64(Ed25519)}` whose document names the site, a unique id,
 /// an expiry at most 10 minutes ahead and the line:
 /// `{"site_id":"tp-0412","id":"c-17","expires":1796280000,"line":"relay cam1 off"}`, and
-/// optionally `"boot_id"`: then only that boot of the box runs it (a replay after a restart,
-/// when the ids seen are forgotten, is refused too).
+/// optionally `"boot_id"`: then only that boot of the box runs it. The ids run are kept on
+/// disk until they expire (`CommandReplayGuard.encode`), so a replay after a restart is
+/// refused too; `boot_id` also covers a box whose state folder was lost.
 public struct SignedCommand {
   public var id: JSONValue
   public var line: String
@@ -94,5 +95,39 @@ public struct CommandReplayGuard {
     }
     seen.append((key, expiresS))
     return nil
+  }
+
+  /// The ids as kept on disk, so that a restart within a command's life does not forget it:
+  /// one line a command, `EXPIRES KEY` (the key is the id's JSON text, which has no newline).
+  public func encode() -> [UInt8] {
+    var out: [UInt8] = []
+    for s in seen {
+      out += Array(String(s.expiresS).utf8)
+      out.append(0x20)
+      out += Array(s.key.utf8)
+      out.append(0x0A)
+    }
+    return out
+  }
+
+  /// Reads `encode()`'s text back, keeping the commands not yet expired; a damaged line is
+  /// skipped (counted in `damaged`), never trusted as a key, and the rest are kept.
+  public static func decode(_ b: [UInt8], nowS: Int64) -> (CommandReplayGuard, damaged: Int) {
+    var g = CommandReplayGuard()
+    var damaged = 0
+    for line in b.split(separator: 0x0A) {
+      guard let sp = line.firstIndex(of: 0x20),
+        let e = Int64(String(decoding: line[line.startIndex..<sp], as: UTF8.self)),
+        sp + 1 < line.endIndex
+      else {
+        damaged += 1
+        continue
+      }
+      let key = String(decoding: line[(sp + 1)...], as: UTF8.self)
+      if e > nowS && g.seen.count < capacity && !g.seen.contains(where: { $0.key == key }) {
+        g.seen.append((key, e))
+      }
+    }
+    return (g, damaged)
   }
 }

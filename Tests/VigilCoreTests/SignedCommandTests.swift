@@ -69,4 +69,23 @@ import Testing
     #expect(full.admit("x", expiresS: 600, nowS: 1) == "more than 1024 signed commands in 600 s")
     #expect(full.admit("x", expiresS: 1200, nowS: 600) == nil)
   }
+
+  @Test func replayGuardIdsSurviveARestartAndDamagedLinesAreSkipped() {
+    var g = CommandReplayGuard()
+    #expect(g.admit("\"c-1\"", expiresS: 700, nowS: 100) == nil)
+    #expect(g.admit("17", expiresS: 200, nowS: 100) == nil)
+    #expect(g.admit("\"with space\"", expiresS: 900, nowS: 100) == nil)
+    let text = g.encode()
+    #expect(String(decoding: text, as: UTF8.self) == "700 \"c-1\"\n200 17\n900 \"with space\"\n")
+    // Read back at 300 s: the command that expired at 200 is gone, the others are replays.
+    var (back, damaged) = CommandReplayGuard.decode(text, nowS: 300)
+    #expect(damaged == 0 && back.count == 2)
+    #expect(back.admit("\"c-1\"", expiresS: 700, nowS: 300) == "id: a command with this id was already run (a replay)")
+    #expect(back.admit("\"with space\"", expiresS: 900, nowS: 300) != nil)
+    #expect(back.admit("17", expiresS: 800, nowS: 300) == nil)
+    // Damage: a line without its expiry, a line with no key, bytes that are no number.
+    let bad = Array("700 \"c-1\"\nnot-a-number \"x\"\n800\n\u{1}\u{2}\n".utf8)
+    let (kept, n) = CommandReplayGuard.decode(bad, nowS: 300)
+    #expect(kept.count == 1 && n == 3)
+  }
 }

@@ -224,6 +224,18 @@ struct RemoteConfigTests {
     let on = await ask(signed(["--site", site, "relay", "cam1", "on"]))
     #expect(on?["ok"] as? Bool == true, "\(on ?? [:])")
     #expect(await Harness.wait(3) { relay() == "1" })
+    // Restarted (an update, a watchdog kill): the ids run are kept under the state folder, so
+    // the captured command is still a replay within its life.
+    agent.signal(SIGTERM)
+    #expect(await agent.waitExit(10) == 0, "\(agent.log.text)")
+    let beats = centre.messages("vigil/\(site)/heartbeat").count
+    try agent.start()
+    #expect(await centre.waitFor("vigil/\(site)/heartbeat", within: 15, after: beats) != nil)
+    let afterRestart = await ask(off)
+    #expect(afterRestart?["output"] as? String == "id: a command with this id was already run (a replay)",
+            "\(afterRestart ?? [:]) \(agent.log.text)")
+    try await Task.sleep(nanoseconds: 500_000_000)
+    #expect(relay() == "1", "the replay after the restart switched the relay")
   }
 
   /// A second PIN's hash within the preset (`vigil pin-hash` of 135790).
