@@ -1191,16 +1191,18 @@ def row_view(args, rows, work):
     nn = sum(len(s["frames"]) for s in normal)
     nights = sum(1 for s in normal if s["mode"] == "night")
     rows.append(("View watch, evaluation set: false alarms", str(fa), "", "", "n/a",
-                 f"{fa_normal} over {len(normal)} normal sequences ({nn} snapshots, {nights} of "
-                 f"them at night), {fa - fa_normal} before the damage in the others; "
+                 f"{fa_normal} over {len(normal)} normal sequences ({nn} snapshots; {nights} of "
+                 f"the sequences at night), {fa - fa_normal} before the damage in the others; "
                  f"{'within the target of none' if fa == 0 else 'OVER the target of none'}"))
     snaps = [n for k in kinds for n in summ[k]["snapshots"]]
     if snaps:
         worst = max(snaps)
         rows.append(("View watch, evaluation set: snapshots to decide",
                      f"median {statistics.median(snaps):g}, max {worst}", "", "", "n/a",
-                     "from the first damaged snapshot to the state (obstructed, blurred, moved) "
-                     "of the required detections; 3 is the least that 3-of-4 hysteresis allows; "
+                     "from the first snapshot whose damage reaches the severity (the first "
+                     "damaged one, but for the growing foliage) to the state (obstructed, blurred, "
+                     "moved), over the required detections; 3 is the least that 3-of-4 "
+                     "hysteresis allows from a sudden damage; "
                      f"{'within' if worst <= 4 else 'OVER'} the 4-snapshot target"))
     # Timing: one 1080p frame of the set (the street, quality 85), Vigil in-process, djpeg as a
     # process less its own start (a 16 x 16 JPEG decoded the same way).
@@ -1227,8 +1229,9 @@ def row_view(args, rows, work):
     rows.append(("View watch: decode and score a 1080p JPEG", f"{v:.2f} ms",
                  "`djpeg -scale 1/8 -grayscale` of the same file", f"{d:.2f} ms", f"{rat:.2f}×",
                  f"a {kb:.0f} KB frame of the set; Vigil: `vigil-view-eval --time` (release "
-                 f"build), in-process: decode at 1/8 with the chroma for the light, copy the "
-                 f"luma, `ViewWatch.saw` (median of 3 × {runs // 3}); djpeg: median process time "
+                 f"build), in-process (the file read once before): decode at 1/8 with the chroma "
+                 f"for the light, copy the luma, `ViewWatch.saw` (median of 3 medians of "
+                 f"{runs // 3}); djpeg: median process time "
                  f"on the file {d_file:.2f} ms less that on a 16 x 16 JPEG {d_tiny:.2f} ms "
                  f"(process start and library loading), writing its PGM, {runs} runs each; "
                  f"{'within' if rat <= 2 else 'OVER'} the 2× target"))
