@@ -8,7 +8,8 @@ public struct ViewScore: Equatable {
   /// Below this sharpness (edge steepness against the reference's) a view whose structure is
   /// all there is `blurred`. On the evaluation set (1080p, decoded at 1/8) a Gaussian blur of
   /// sigma 3 px gives 0.73-0.88, sigma 5 0.66-0.70, sigma 1.5 0.90-0.96; normal snapshots
-  /// 0.90-1 (noise and JPEG quality 30 raise it). The 3-of-4 hysteresis takes the overlap.
+  /// 0.86-1, one at night under 0.89 (noise and JPEG quality 30 raise it). The 3-of-4
+  /// hysteresis takes the overlap.
   public static let blurredBelow = 890
   /// A view that has lost its structure (coverage under `obstructedBelow`) is `blurred` only
   /// when its sharpness is under this and its contrast stays: a box blur of radius 3 at 1/8
