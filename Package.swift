@@ -9,6 +9,8 @@ let package = Package(
     .executable(name: "vigil", targets: ["vigil"]),
     // The district centre's tool, for its servers: a host build only, never Embedded.
     .executable(name: "vigil-centre", targets: ["vigil-centre"]),
+    // The view watch over the evaluation set (issue 14): a host build only, never Embedded.
+    .executable(name: "vigil-view-eval", targets: ["vigil-view-eval"]),
   ],
   targets: [
     // C libraries of the board, found with pkg-config (Debian's -dev packages).
@@ -42,6 +44,9 @@ let package = Package(
     // The centre's commands (signing today; issue 17 adds more), on the same core and platform.
     .target(name: "VigilCentre", dependencies: ["VigilCore", "VigilPlatform", "CMicroHTTPD"]),
     .executableTarget(name: "vigil-centre", dependencies: ["VigilCentre"]),
+    // The evaluation set's runner: the agent's decode-and-score path over real scenes.
+    .target(name: "VigilViewEval", dependencies: ["VigilCore", "VigilPlatform"]),
+    .executableTarget(name: "vigil-view-eval", dependencies: ["VigilViewEval", "VigilPlatform"]),
     .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
     // The platform layer against real files (the spool).
     .testTarget(name: "VigilPlatformTests", dependencies: ["VigilPlatform", "VigilCore"]),
@@ -50,6 +55,9 @@ let package = Package(
     // the exporter against real agents, a real Prometheus and a real browser. Harness.swift
     // and FakeCamera.swift are links to the integration tests' own, not copies.
     .testTarget(name: "VigilCentreTests", dependencies: ["VigilCentre", "VigilCore"]),
+    // The Done-when of issue 14 on the evaluation set (Tests/Fixtures/view-eval.py); a stage
+    // of Scripts/test of its own, so that its CPU does not starve the timing-sensitive tests.
+    .testTarget(name: "VigilViewEvalTests", dependencies: ["VigilViewEval", "VigilCore"]),
   ],
   swiftLanguageModes: [.v5]
 )

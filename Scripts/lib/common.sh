@@ -26,6 +26,10 @@ VIGIL_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
 
+# The view watch's evaluation set (Tests/Fixtures/view-eval.py): the scenes of opencv-doc,
+# OpenCV and NumPy for Debian's python3; djpeg for the bench's baseline.
+VIEW_EVAL_PACKAGES=(opencv-doc python3-opencv python3-numpy libjpeg-turbo-progs)
+
 # Installs the named packages that are not installed yet; silent when all are.
 ensure_packages() {
   local missing=() p

@@ -24,9 +24,6 @@ final class CameraViews: AgentPart {
     var told: ViewState?
   }
 
-  /// Mean chroma below this (of 127) is a grey picture: the camera's infrared night mode.
-  static let nightChroma = 4
-
   init(agent: Agent) {
     self.agent = agent
     agent.commands.register("view", usage: "view [CAM [show|reference]]",
@@ -81,20 +78,12 @@ final class CameraViews: AgentPart {
   /// A new snapshot of camera `id`, sent on `topic`.
   func picture(_ id: String, _ jpeg: [UInt8], topic: String) {
     guard let i = cameras.firstIndex(where: { $0.id == id }), let d = decoder else { return }
-    if let why = d.decode(jpeg) {
+    if let why = d.view(jpeg, into: &image) {
       Log.debug("view " + id + ": " + why)
       changed(i, cameras[i].watch.missed(), topic: topic)
       return
     }
-    image.reshape(width: d.width, height: d.height)
-    image.withUnsafeMutablePixels { px in
-      d.luma.withUnsafeBufferPointer { src in
-        let n = min(px.count, src.count)
-        for k in 0..<n { px[k] = src[k] }
-      }
-    }
-    let mode: ViewMode = d.chroma < Self.nightChroma ? .night : .day
-    let step = cameras[i].watch.saw(image, mode: mode, scorer: &scorer)
+    let step = cameras[i].watch.saw(image, mode: d.mode, scorer: &scorer)
     // Kept small for `view CAM show` (38 columns): at most 80 pixels wide, 3.6 KB a camera
     // rather than 32 KB at 1080p.
     var small = cameras[i].last ?? ViewImage(width: 0, height: 0)

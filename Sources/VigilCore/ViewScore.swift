@@ -5,10 +5,17 @@ public struct ViewScore: Equatable {
   /// blocks. In the tests a car (8 % of the frame) leaves 0.91 and a branch over 46 % 0.55;
   /// 0.70 has room on both sides.
   public static let obstructedBelow = 700
-  /// Below this sharpness (edge steepness against the reference's) the view is `blurred`: a
-  /// box blur of radius 3 at 1/8 scale gives 0.40 in the tests (0.49 dimmed and noisy), a
-  /// clear view 0.97 to 1 (noise raises it). To be tuned on the evaluation set.
-  public static let blurredBelow = 600
+  /// Below this sharpness (edge steepness against the reference's) a view whose structure is
+  /// all there is `blurred`. On the evaluation set (1080p, decoded at 1/8) a Gaussian blur of
+  /// sigma 3 px gives 0.73-0.88, sigma 5 0.66-0.70, sigma 1.5 0.90-0.96; normal snapshots
+  /// 0.86-1, one at night under 0.89 (noise and JPEG quality 30 raise it). The 3-of-4
+  /// hysteresis takes the overlap.
+  public static let blurredBelow = 890
+  /// A view that has lost its structure (coverage under `obstructedBelow`) is `blurred` only
+  /// when its sharpness is under this and its contrast stays: a box blur of radius 3 at 1/8
+  /// scale gives 0.40 in the tests (0.49 dimmed and noisy); spray paint's soft blotches give
+  /// 0.69-0.87 on the evaluation set, and are obstructions.
+  public static let strongBlurBelow = 600
   /// A shift of this many thousandths of the width or more is `moved` (1.6 %: 30 px of a
   /// 1080p frame, 4 decoded pixels): a pole swaying in the wind moves the picture a pixel or
   /// two at 1/8 scale, a knock much more.
@@ -18,6 +25,10 @@ public struct ViewScore: Equatable {
   /// edges but keeps their steps; a cover, even a smooth one, leaves none. (A leafy branch or a
   /// noisy cover keeps fine detail, so its sharpness is high: obstructed.)
   public static let blurKeepsContrast = 250
+  /// ...and while this share of the blocks keeps its edges' directions (`aligned`): a blur
+  /// weakens the edges where they were; a bag over the lens leaves its own wrinkles, as much
+  /// coarse contrast as a street (0.55-0.65 on the evaluation set) but none of its edges.
+  public static let blurKeepsEdges = 500
 
   /// Fraction of the reference's structured blocks that still show its structure, per mille.
   public var coverage: Int
@@ -26,6 +37,8 @@ public struct ViewScore: Equatable {
   /// Coarse contrast (mean Sobel magnitude of the working image) against the reference's,
   /// per mille, clamped to 1000: tells a blur from a smooth cover.
   public var contrast: Int
+  /// Share of the judged blocks whose edges keep their direction, whatever their strength.
+  public var aligned: Int
   /// Where the picture moved, in full-resolution pixels (8 per decoded pixel): right, down.
   public var shiftX: Int
   public var shiftY: Int
@@ -36,11 +49,12 @@ public struct ViewScore: Equatable {
   /// What this snapshot alone says: clear, obstructed, moved or blurred.
   public var condition: ViewState
 
-  public init(coverage: Int, sharpness: Int, contrast: Int, shiftX: Int, shiftY: Int,
-              blocks: Int, fullWidth: Int) {
+  public init(coverage: Int, sharpness: Int, contrast: Int, aligned: Int, shiftX: Int,
+              shiftY: Int, blocks: Int, fullWidth: Int) {
     self.coverage = coverage
     self.sharpness = sharpness
     self.contrast = contrast
+    self.aligned = aligned
     self.shiftX = shiftX
     self.shiftY = shiftY
     shiftPx = ViewScore.squareRoot(shiftX * shiftX + shiftY * shiftY)
@@ -50,7 +64,8 @@ public struct ViewScore: Equatable {
     // fine structure too: it is told apart by its sharpness and its kept contrast.
     let unsharp = sharpness < Self.blurredBelow
     if coverage < Self.obstructedBelow {
-      condition = unsharp && contrast >= Self.blurKeepsContrast ? .blurred : .obstructed
+      let strong = sharpness < Self.strongBlurBelow && contrast >= Self.blurKeepsContrast
+      condition = strong && aligned >= Self.blurKeepsEdges ? .blurred : .obstructed
     } else if shiftPx * 1000 >= Self.movedPerMille * fullWidth {
       condition = .moved
     } else if unsharp {

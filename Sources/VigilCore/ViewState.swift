@@ -40,7 +40,8 @@ public struct ViewWatch {
   /// (skipping it instead would never recover if the first snapshot was the odd one).
   public static let consistentCoverage = 850
   /// A learning snapshot needs this many of the 64 blocks with structure; one with fewer
-  /// (a cover, a lens in the dark) is skipped, not learnt.
+  /// (a cover, a lens in the dark) is skipped, not learnt, and counts as `obstructed` once the
+  /// camera has a reference in the other light.
   public static let minInformativeBlocks = 16
 
   public private(set) var state: ViewState = .unscored
@@ -115,10 +116,18 @@ public struct ViewWatch {
     guard scorer.measure(image, into: &f) else {
       return Step(changed: push(.unscored), learnt: nil, score: nil)
     }
-    let entered = enter(.learning)
-    guard scorer.informativeBlocks(f.work) >= Self.minInformativeBlocks else {
-      return Step(changed: entered, learnt: nil, score: nil)
+    let structured = scorer.informativeBlocks(f.work) >= Self.minInformativeBlocks
+    if let other = reference(mode == .day ? .night : .day)?.features,
+      !structured || Self.soft(f, against: other)
+    {
+      // A commissioned camera whose picture turns featureless or soft in the other light is
+      // covered: a bag over it gives a grey picture, read as night (the evaluation set), and
+      // learning a night reference from it would never end, or learn the bag. The same lens
+      // in infrared keeps its edges as sharp as by day.
+      return Step(changed: push(.obstructed), learnt: nil, score: nil)
     }
+    let entered = enter(.learning)
+    guard structured else { return Step(changed: entered, learnt: nil, score: nil) }
     if let previous = candidates.last {
       let s = scorer.compare(f, previous)
       if let s = s, s.condition == .clear, s.coverage >= Self.consistentCoverage {
@@ -135,6 +144,13 @@ public struct ViewWatch {
     install(r)
     // The learnt snapshots are the evidence: they agreed with each other, with structure.
     return Step(changed: enter(.clear), learnt: mode, score: nil)
+  }
+
+  /// Whether `f`'s edges are softer than `other`'s (the same camera in the other light) by
+  /// more than a strong blur: no lens in focus, a cover.
+  static func soft(_ f: ViewFeatures, against other: ViewFeatures) -> Bool {
+    guard other.sharpRatio > 0 else { return false }
+    return UInt64(f.sharpRatio) * 1000 < UInt64(other.sharpRatio) * UInt64(ViewScore.strongBlurBelow)
   }
 
   /// Adds a snapshot's condition to the window; enters it when it holds `holds` of `window`.

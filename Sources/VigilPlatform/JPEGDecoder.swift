@@ -1,4 +1,5 @@
 import CTurboJPEG
+import VigilCore
 
 /// Snapshots decoded small, with libturbojpeg: the picture's planes at 1/8 scale by DCT scaling
 /// (the decoder skips most of the work: a 1080p frame comes out 240 x 135 in a few ms), into
@@ -70,6 +71,29 @@ public final class JPEGDecoder {
     width = Int(sw)
     height = Int(sh)
     chroma = planes == 1 ? 0 : Self.meanChroma(cb, cr, sizes[1], sizes[2])
+    return nil
+  }
+
+  /// Mean chroma below this (of 127) is a grey picture: the camera's infrared night mode. An IR
+  /// picture is grey to within the JPEG's rounding (0 on the evaluation set); a dim, grey-brown
+  /// street by day measured 3.8 there, so 4 read it as night.
+  public static let nightChroma = 2
+
+  /// The light of the last frame decoded: night when its chroma is under `nightChroma`.
+  public var mode: ViewMode { chroma < Self.nightChroma ? .night : .day }
+
+  /// A snapshot as the view watch takes it (the agent's CameraViews and the evaluation set's
+  /// `vigil-view-eval` both come here): decoded at 1/8 scale, its luma copied into `image`
+  /// (reusing its storage), its light in `mode`. nil when done, else why not.
+  public func view(_ jpeg: [UInt8], into image: inout ViewImage) -> String? {
+    if let why = decode(jpeg) { return why }
+    image.reshape(width: width, height: height)
+    image.withUnsafeMutablePixels { px in
+      luma.withUnsafeBufferPointer { src in
+        let n = min(px.count, src.count)
+        for k in 0..<n { px[k] = src[k] }
+      }
+    }
     return nil
   }
 
